@@ -1,0 +1,63 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let linuxOnly: [Platform] = [.linux]
+
+let package = Package(
+    name: "runpipe",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "runpipe", targets: ["runpipe"]),
+        .library(name: "TensorEngine", targets: ["TensorEngine"]),
+        .library(name: "Layers", targets: ["Layers"]),
+        .library(name: "Checkpoints", targets: ["Checkpoints"]),
+        .library(name: "Training", targets: ["Training"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries (module maps only; headers come from the Debian -dev packages).
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CJPEG", path: "Sources/CJPEG",
+                       providers: [.apt(["libjpeg-dev"])]),
+
+        // Tensor engine: storage, kernels, autograd, RNG, parallel-for.
+        .target(name: "TensorEngine", dependencies: ["CBLAS"],
+                swiftSettings: optimized),
+        // Module tree, parameters, standard layers.
+        .target(name: "Layers", dependencies: ["TensorEngine"], swiftSettings: optimized),
+        // safetensors and (later) checkpoint folders.
+        .target(name: "Checkpoints", dependencies: ["TensorEngine"], swiftSettings: optimized),
+        // Optimizers, schedules, (later) trainer, callbacks, metrics.
+        .target(name: "Training", dependencies: ["TensorEngine", "Layers"], swiftSettings: optimized),
+
+        .executableTarget(
+            name: "runpipe",
+            dependencies: [
+                "TensorEngine", "Layers", "Checkpoints", "Training",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: optimized),
+        .executableTarget(
+            name: "runpipe-bench",
+            dependencies: ["TensorEngine", "Layers", "Checkpoints", "Training"],
+            path: "benchmarks/RunpipeBench",
+            swiftSettings: optimized),
+
+        .testTarget(name: "TensorEngineTests", dependencies: ["TensorEngine", "Checkpoints"]),
+        .testTarget(name: "LayersTests", dependencies: ["Layers", "TensorEngine", "Checkpoints"]),
+        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TensorEngine"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Layers", "TensorEngine"]),
+    ],
+    swiftLanguageModes: [.v5]
+)
+
+// Kernels are written with SIMD8<Float> and fused multiply-add; AVX2 + FMA (every x86-64 machine
+// runpipe targets has them) lets the compiler emit 256-bit instructions for them.
+var optimized: [SwiftSetting] {
+    [.unsafeFlags(["-target-cpu", "haswell"], .when(platforms: linuxOnly))]
+}
