@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "Layers", targets: ["Layers"]),
         .library(name: "Checkpoints", targets: ["Checkpoints"]),
         .library(name: "Training", targets: ["Training"]),
+        .library(name: "Models", targets: ["Models"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -30,6 +31,8 @@ let package = Package(
                 swiftSettings: optimized),
         // Module tree, parameters, standard layers.
         .target(name: "Layers", dependencies: ["TensorEngine"], swiftSettings: optimized),
+        // Backbones, one per file, with parameter keys equal to their checkpoints' names.
+        .target(name: "Models", dependencies: ["TensorEngine", "Layers"], swiftSettings: optimized),
         // safetensors and (later) checkpoint folders.
         .target(name: "Checkpoints", dependencies: ["TensorEngine"], swiftSettings: optimized),
         // Optimizers, schedules, (later) trainer, callbacks, metrics.
@@ -38,19 +41,20 @@ let package = Package(
         .executableTarget(
             name: "runpipe",
             dependencies: [
-                "TensorEngine", "Layers", "Checkpoints", "Training",
+                "TensorEngine", "Layers", "Models", "Checkpoints", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimized),
         .executableTarget(
             name: "runpipe-bench",
-            dependencies: ["TensorEngine", "Layers", "Checkpoints", "Training"],
+            dependencies: ["TensorEngine", "Layers", "Models", "Checkpoints", "Training"],
             path: "benchmarks/RunpipeBench",
             swiftSettings: optimized),
 
         .testTarget(name: "TensorEngineTests", dependencies: ["TensorEngine", "Checkpoints"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "TensorEngine", "Checkpoints"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TensorEngine"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "TensorEngine", "Checkpoints"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Layers", "TensorEngine"]),
     ],
     swiftLanguageModes: [.v5]

@@ -4,37 +4,56 @@ import CBLAS
 
 /// Row-major C = alpha·op(A)·op(B) + beta·C through OpenBLAS `sgemm`, split across cores.
 ///
-/// OpenBLAS runs single-threaded; the engine cuts the larger of M and N into one part per
-/// worker (multiples of 16/32 rows or columns) and runs the parts concurrently. Each element's
-/// K-summation is untouched by the split.
+/// OpenBLAS runs single-threaded; the engine cuts the larger of M and N into parts (multiples
+/// of 16 rows or 32 columns) and runs the parts concurrently. The cut depends on the shape only
+/// (`gemmParts`), never on the thread count or on `parallel`: OpenBLAS chooses its kernels by
+/// problem size, so a sub-product can round differently from the whole product, and a cut that
+/// followed the thread count made results differ between 1 and 2 threads. With a shape-only cut
+/// every element is computed by the same sgemm call shape whatever the thread count.
+/// `parallel: false` runs the same parts one after another (for callers already inside a
+/// parallel loop).
 public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
                  a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                  beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, parallel: Bool = true) {
     _ = blasSetup
     if m == 0 || n == 0 { return }
-    let flops = 2 * m * n * k
-    let workers = parallel ? Parallel.threadCount : 1
-    if workers <= 1 || flops < 400_000 {
+    let target = gemmParts(m: m, n: n, k: k)
+    if target <= 1 {
         sgemmCall(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
         return
     }
+    let run: (Int, (Int) -> Void) -> Void = { chunks, body in
+        if parallel { Parallel.run(chunks: chunks, body) } else { for i in 0..<chunks { body(i) } }
+    }
     if m >= n {
-        let part = roundUp((m + workers - 1) / workers, 16)
+        let part = roundUp((m + target - 1) / target, 16)
         let parts = (m + part - 1) / part
-        Parallel.run(chunks: parts) { p in
+        run(parts) { p in
             let lo = p * part, rows = min(part, m - lo)
             let aPart = transA ? a + lo : a + lo * lda
             sgemmCall(transA, transB, rows, n, k, alpha, aPart, lda, b, ldb, beta, c + lo * ldc, ldc)
         }
     } else {
-        let part = roundUp((n + workers - 1) / workers, 32)
+        let part = roundUp((n + target - 1) / target, 32)
         let parts = (n + part - 1) / part
-        Parallel.run(chunks: parts) { p in
+        run(parts) { p in
             let lo = p * part, cols = min(part, n - lo)
             let bPart = transB ? b + lo * ldb : b + lo
             sgemmCall(transA, transB, m, cols, k, alpha, a, lda, bPart, ldb, beta, c + lo, ldc)
         }
     }
+}
+
+/// How many parts a product of this shape is cut into: 1 below 400 kflop, then 2, 4, 8 or 16
+/// as the work grows (powers of two keep 2, 4 and 8 workers evenly loaded). Shape only.
+@inline(__always)
+func gemmParts(m: Int, n: Int, k: Int) -> Int {
+    let flops = 2 * m * n * k
+    if flops < 400_000 { return 1 }
+    if flops < 8_000_000 { return 2 }
+    if flops < 32_000_000 { return 4 }
+    if flops < 128_000_000 { return 8 }
+    return 16
 }
 
 @inline(__always) func roundUp(_ x: Int, _ m: Int) -> Int { (x + m - 1) / m * m }
@@ -107,6 +126,9 @@ public func batchedMatmul(_ a: Tensor, _ b: Tensor, transB: Bool) throws -> Tens
              b: pb + i * bStride, ldb: transB ? k : n, c: po + i * m * n, ldc: n, parallel: false)
     }
     return out.recorded("batchedMatmul", [a, b]) { g in
+        // Pointers into the operands' contiguous copies, taken from the captured tensors so the
+        // copies stay alive until backward (they are temporaries when a or b is a view).
+        let pa = ac.data, pb = bc.data
         let gc = g.contiguousData()
         let pg = gc.data
         var ga: Tensor? = nil, gb: Tensor? = nil

@@ -112,3 +112,10 @@ public func philox(counter: UInt64, key: UInt64) -> (UInt32, UInt32, UInt32, UIn
     }
     return (c0, c1, c2, c3)
 }
+
+/// A shared, mutable handle on a generator: a model's layers hold one so that initialisation
+/// and dropout draw from a single seeded sequence, in call order.
+public final class RandomSource {
+    public var generator: RandomGenerator
+    public init(seed: UInt64) { generator = RandomGenerator(seed: seed) }
+}

@@ -1,0 +1,65 @@
+import TensorEngine
+
+/// 2-D convolution over NCHW input, weight [out, in/groups, kH, kW] (PyTorch layout and
+/// initialisation: Kaiming-uniform with a = √5).
+public final class Conv2d: Module {
+    public let weight: Tensor
+    public let bias: Tensor?
+    public let stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int), groups: Int
+
+    public init(_ inChannels: Int, _ outChannels: Int, kernel: (Int, Int), stride: (Int, Int) = (1, 1),
+                padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1, bias: Bool = true,
+                rng: RandomSource) throws {
+        guard groups > 0, inChannels % groups == 0, outChannels % groups == 0 else {
+            throw TensorError.invalidArgument(op: "Conv2d", detail: "groups \(groups) must divide in (\(inChannels)) and out (\(outChannels)) channels")
+        }
+        guard kernel.0 > 0, kernel.1 > 0 else {
+            throw TensorError.invalidArgument(op: "Conv2d", detail: "kernel size \(kernel) must be positive")
+        }
+        let fanIn = inChannels / groups * kernel.0 * kernel.1
+        let bound = 1 / Float(max(fanIn, 1)).squareRoot()
+        weight = Tensor.parameter(Tensor.uniform([outChannels, inChannels / groups, kernel.0, kernel.1], low: -bound, high: bound, rng: &rng.generator))
+        self.bias = bias ? Tensor.parameter(Tensor.uniform([outChannels], low: -bound, high: bound, rng: &rng.generator)) : nil
+        self.stride = stride
+        self.padding = padding
+        self.dilation = dilation
+        self.groups = groups
+        super.init()
+        register(parameter: "weight", weight)
+        if let b = self.bias { register(parameter: "bias", b) }
+    }
+
+    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+        try conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
+    }
+}
+
+/// Batch normalisation over the channels of NCHW input, with running statistics as buffers
+/// (`running_mean`, `running_var`) updated in training mode.
+public final class BatchNorm2d: Module {
+    public let weight: Tensor
+    public let bias: Tensor
+    public let runningMean: Tensor
+    public let runningVar: Tensor
+    public let momentum: Float
+    public let eps: Float
+
+    public init(_ channels: Int, momentum: Float = 0.1, eps: Float = 1e-5) {
+        weight = Tensor.parameter(Tensor.ones([channels]))
+        bias = Tensor.parameter(Tensor.zeros([channels]))
+        runningMean = Tensor.zeros([channels])
+        runningVar = Tensor.ones([channels])
+        self.momentum = momentum
+        self.eps = eps
+        super.init()
+        register(parameter: "weight", weight)
+        register(parameter: "bias", bias)
+        register(buffer: "running_mean", runningMean)
+        register(buffer: "running_var", runningVar)
+    }
+
+    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+        try batchNorm2d(x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
+                        training: isTraining, momentum: momentum, eps: eps)
+    }
+}
