@@ -99,6 +99,11 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int
     withExtendedLifetime((xc, wc, bc)) {
         if g.isDepthwise {
             depthwiseForward(xc.data, wc.data, bc?.data, g, out.data)
+        } else if g.usesWinograd {
+            let u = winogradWeights(wc.data, o: g.o, c: g.c, flip: false)
+            winogradForward(xc.data, u.pointer, bc?.data,
+                            WinogradShape(n: g.n, c: g.c, h: g.h, w: g.w, o: g.o, ph: g.ph, pw: g.pw), out.data)
+            withExtendedLifetime(u) {}
         } else {
             convForward(xc.data, wc.data, bc?.data, g, out.data)
         }
@@ -114,6 +119,8 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int
             if needX || needW {
                 if g.isDepthwise {
                     depthwiseBackward(gc.data, xc.data, wc.data, g, gx?.data, gw?.data)
+                } else if g.usesWinograd {
+                    winogradBackward(gc.data, xc.data, wc.data, g, gx?.data, gw?.data)
                 } else {
                     convBackward(gc.data, xc.data, wc.data, g, gx?.data, gw?.data)
                 }
@@ -593,4 +600,385 @@ func depthwiseBackward(_ pg: UnsafePointer<Float>, _ px: UnsafePointer<Float>, _
         total.deallocate()
         withExtendedLifetime((xpadStore, gpadStore)) {}
     }
+}
+
+// MARK: - Winograd F(2×2, 3×3)
+//
+// For 3×3, stride 1, undilated, ungrouped convolutions (most of a ResNet's arithmetic) the output
+// is computed in 2×2 tiles from 4×4 input tiles: Y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A. The element-wise
+// products of all tiles become 16 GEMMs [outC, inC]·[inC, tiles], 2.25× fewer multiplications
+// than im2col. The transforms only add, subtract and halve, so rounding stays at im2col's level.
+//
+// Backward: the input gradient is the same algorithm applied to the output gradient with the
+// kernel rotated 180° and in/out channels swapped (padding 2 − p); the weight gradient is
+// Gᵀ[Σ_tiles (A dY Aᵀ) ⊙ (Bᵀ d B)]G, the exact adjoint of the forward transform, accumulated per
+// fixed chunk of images like the im2col path.
+
+/// Test hook: lets tests compare the Winograd kernels with the im2col ones.
+enum ConvolutionAlgorithms {
+    nonisolated(unsafe) static var winogradEnabled = true
+}
+
+extension Conv2dGeometry {
+    /// Whether the Winograd kernels apply (and pay off) for this convolution.
+    var usesWinograd: Bool {
+        ConvolutionAlgorithms.winogradEnabled && kh == 3 && kw == 3 && sh == 1 && sw == 1 && dh == 1 && dw == 1
+            && groups == 1 && ph <= 2 && pw <= 2 && c >= 16 && o >= 16 && oh >= 2 && ow >= 7
+    }
+}
+
+/// Sizes of one Winograd convolution (input [n, c, h, w] → output [n, o, oh, ow]).
+struct WinogradShape {
+    let n: Int, c: Int, h: Int, w: Int, o: Int, ph: Int, pw: Int
+    let oh: Int, ow: Int
+    /// Tile rows and columns (2×2 outputs each).
+    let th: Int, tw: Int
+    /// Zero-padded input plane: rows, row length (room for 8-tile blocks and 16-wide loads).
+    let hp: Int, wp: Int
+    /// Padded output-gradient plane row length.
+    let wpg: Int
+    let sub: Int, subBatches: Int, chunks: Int
+
+    var tiles: Int { th * tw }
+
+    init(n: Int, c: Int, h: Int, w: Int, o: Int, ph: Int, pw: Int) {
+        self.n = n; self.c = c; self.h = h; self.w = w; self.o = o; self.ph = ph; self.pw = pw
+        oh = h + 2 * ph - 2
+        ow = w + 2 * pw - 2
+        th = (oh + 1) / 2
+        tw = (ow + 1) / 2
+        let blocks = (tw + 7) / 8
+        hp = 2 * th + 2
+        wp = Swift.max(16 * blocks + 4, w + pw)
+        wpg = 16 * blocks + 16
+        let t = th * tw
+        var s = 1
+        while s * t < 384 && s * 2 <= n && 16 * Swift.max(c, o) * s * 2 * t <= (1 << 22) { s *= 2 }
+        sub = s
+        subBatches = (n + s - 1) / s
+        chunks = Swift.min(subBatches, 8)
+    }
+
+    @inline(__always) func images(_ s: Int) -> Range<Int> { (s * sub)..<Swift.min(n, (s + 1) * sub) }
+    @inline(__always) func subBatches(inChunk ch: Int) -> Range<Int> {
+        (ch * subBatches / chunks)..<((ch + 1) * subBatches / chunks)
+    }
+    var padCount: Int { hp * wp + 32 }
+    var gradPadCount: Int { 2 * th * wpg + 32 }
+}
+
+@inline(__always)
+func storeCount8(_ v: V8, _ p: UnsafeMutablePointer<Float>, _ n: Int) {
+    if n == 8 { store8(v, p) } else { storePartial(v, p, n) }
+}
+
+@inline(__always)
+func loadCount8(_ p: UnsafePointer<Float>, _ n: Int) -> V8 {
+    n == 8 ? load8(p) : loadPartial(p, n)
+}
+
+/// Writes a, b interleaved (a0 b0 a1 b1 …) to `n` ≤ 16 floats at p.
+@inline(__always)
+func storeInterleaved(_ a: V8, _ b: V8, _ p: UnsafeMutablePointer<Float>, _ n: Int) {
+    var z = SIMD16<Float>()
+    z.evenHalf = a
+    z.oddHalf = b
+    if n == 16 {
+        UnsafeMutableRawPointer(p).storeBytes(of: z, as: SIMD16<Float>.self)
+    } else {
+        for l in 0..<n { p[l] = z[l] }
+    }
+}
+
+/// Bᵀ d B of every tile of one padded input plane; element ξ of tile t goes to dst[ξ·xiStride + t].
+func winogradInputTransform(_ pad: UnsafePointer<Float>, _ s: WinogradShape, _ dst: UnsafeMutablePointer<Float>, xiStride: Int) {
+    let wp = s.wp, tw = s.tw
+    for ty in 0..<s.th {
+        let r0 = pad + 2 * ty * wp, r1 = r0 + wp, r2 = r1 + wp, r3 = r2 + wp
+        var tx = 0
+        while tx < tw {
+            let cnt = Swift.min(8, tw - tx)
+            let c0 = 2 * tx
+            // t = Bᵀ d, column by column.
+            var t0 = (V8(), V8(), V8(), V8()), t1 = t0, t2 = t0, t3 = t0
+            @inline(__always) func column(_ j: Int) -> (V8, V8, V8, V8) {
+                let d0 = loadEven8(r0 + c0 + j), d1 = loadEven8(r1 + c0 + j)
+                let d2 = loadEven8(r2 + c0 + j), d3 = loadEven8(r3 + c0 + j)
+                return (d0 - d2, d1 + d2, d2 - d1, d1 - d3)
+            }
+            let k0 = column(0), k1 = column(1), k2 = column(2), k3 = column(3)
+            t0 = (k0.0, k1.0, k2.0, k3.0)
+            t1 = (k0.1, k1.1, k2.1, k3.1)
+            t2 = (k0.2, k1.2, k2.2, k3.2)
+            t3 = (k0.3, k1.3, k2.3, k3.3)
+            let base = dst + ty * tw + tx
+            @inline(__always) func row(_ i: Int, _ t: (V8, V8, V8, V8)) {
+                let p = base + 4 * i * xiStride
+                storeCount8(t.0 - t.2, p, cnt)
+                storeCount8(t.1 + t.2, p + xiStride, cnt)
+                storeCount8(t.2 - t.1, p + 2 * xiStride, cnt)
+                storeCount8(t.1 - t.3, p + 3 * xiStride, cnt)
+            }
+            row(0, t0); row(1, t1); row(2, t2); row(3, t3)
+            tx += 8
+        }
+    }
+}
+
+/// Aᵀ m A of every tile (element ξ of tile t at m[ξ·xiStride + t]) plus `bias`, into an oh×ow plane.
+func winogradOutputTransform(_ m: UnsafePointer<Float>, _ s: WinogradShape, xiStride: Int, bias: Float,
+                             _ out: UnsafeMutablePointer<Float>) {
+    let tw = s.tw, OW = s.ow, OH = s.oh
+    let bv = splat(bias)
+    for ty in 0..<s.th {
+        var tx = 0
+        while tx < tw {
+            let cnt = Swift.min(8, tw - tx)
+            let base = m + ty * tw + tx
+            @inline(__always) func ld(_ xi: Int) -> V8 { loadCount8(base + xi * xiStride, cnt) }
+            // s = Aᵀ m (rows), then · A (columns).
+            var sa = (V8(), V8(), V8(), V8()), sb = sa
+            @inline(__always) func column(_ j: Int) -> (V8, V8) {
+                let m0 = ld(j), m1 = ld(4 + j), m2 = ld(8 + j), m3 = ld(12 + j)
+                return (m0 + m1 + m2, m1 - m2 - m3)
+            }
+            let q0 = column(0), q1 = column(1), q2 = column(2), q3 = column(3)
+            sa = (q0.0, q1.0, q2.0, q3.0)
+            sb = (q0.1, q1.1, q2.1, q3.1)
+            let y00 = sa.0 + sa.1 + sa.2 + bv, y01 = sa.1 - sa.2 - sa.3 + bv
+            let y10 = sb.0 + sb.1 + sb.2 + bv, y11 = sb.1 - sb.2 - sb.3 + bv
+            let col = 2 * tx
+            let n = Swift.min(2 * cnt, OW - col)
+            storeInterleaved(y00, y01, out + 2 * ty * OW + col, n)
+            if 2 * ty + 1 < OH { storeInterleaved(y10, y11, out + (2 * ty + 1) * OW + col, n) }
+            tx += 8
+        }
+    }
+}
+
+/// A dY Aᵀ of every 2×2 output-gradient tile of one padded plane (2·th rows of length wpg).
+func winogradGradOutputTransform(_ gpad: UnsafePointer<Float>, _ s: WinogradShape, _ dst: UnsafeMutablePointer<Float>, xiStride: Int) {
+    let wpg = s.wpg, tw = s.tw
+    for ty in 0..<s.th {
+        let r0 = gpad + 2 * ty * wpg, r1 = r0 + wpg
+        var tx = 0
+        while tx < tw {
+            let cnt = Swift.min(8, tw - tx)
+            let c0 = 2 * tx
+            let g00 = loadEven8(r0 + c0), g01 = loadEven8(r0 + c0 + 1)
+            let g10 = loadEven8(r1 + c0), g11 = loadEven8(r1 + c0 + 1)
+            // Rows of A·g: g0, g0 + g1, g0 − g1, −g1 (two columns each), then the same on columns.
+            let base = dst + ty * tw + tx
+            @inline(__always) func row(_ i: Int, _ a: V8, _ b: V8) {
+                let p = base + 4 * i * xiStride
+                storeCount8(a, p, cnt)
+                storeCount8(a + b, p + xiStride, cnt)
+                storeCount8(a - b, p + 2 * xiStride, cnt)
+                storeCount8(V8() - b, p + 3 * xiStride, cnt)
+            }
+            row(0, g00, g01)
+            row(1, g00 + g10, g01 + g11)
+            row(2, g00 - g10, g01 - g11)
+            row(3, V8() - g10, V8() - g11)
+            tx += 8
+        }
+    }
+}
+
+/// U[ξ][a][b] = (G g Gᵀ)[ξ] for the 3×3 kernel g of weight [o, c, 3, 3]: a = output, b = input
+/// channel; with `flip`, the kernel rotated 180° with a = input, b = output channel (the
+/// input-gradient convolution).
+func winogradWeights(_ pw: UnsafePointer<Float>, o: Int, c: Int, flip: Bool) -> Storage {
+    let u = Storage(count: 16 * o * c)
+    let pu = u.pointer
+    let rows = flip ? c : o, cols = flip ? o : c
+    let plane = rows * cols
+    // Rows of U in the outer loop, columns inner, so the 16 output planes are written sequentially.
+    Parallel.forRange(rows, grain: Swift.max(1, 4096 / Swift.max(cols, 1))) { r in
+        for a in r {
+            for b in 0..<cols {
+                let oc = flip ? b : a, ic = flip ? a : b
+                let k = pw + (oc * c + ic) * 9
+                let g0: SIMD4<Float>, g1: SIMD4<Float>, g2: SIMD4<Float>
+                if flip {
+                    g0 = SIMD4(k[8], k[7], k[6], 0); g1 = SIMD4(k[5], k[4], k[3], 0); g2 = SIMD4(k[2], k[1], k[0], 0)
+                } else {
+                    g0 = SIMD4(k[0], k[1], k[2], 0); g1 = SIMD4(k[3], k[4], k[5], 0); g2 = SIMD4(k[6], k[7], k[8], 0)
+                }
+                let half = SIMD4<Float>(repeating: 0.5)
+                // t = G g (rows), then each row · Gᵀ.
+                let t0 = g0, t1 = half * (g0 + g1 + g2), t2 = half * (g0 - g1 + g2), t3 = g2
+                let dst = pu + a * cols + b
+                @inline(__always) func row(_ i: Int, _ t: SIMD4<Float>) {
+                    dst[(4 * i) * plane] = t[0]
+                    dst[(4 * i + 1) * plane] = 0.5 * (t[0] + t[1] + t[2])
+                    dst[(4 * i + 2) * plane] = 0.5 * (t[0] - t[1] + t[2])
+                    dst[(4 * i + 3) * plane] = t[2]
+                }
+                row(0, t0); row(1, t1); row(2, t2); row(3, t3)
+            }
+        }
+    }
+    return u
+}
+
+/// gW[o][c] = Gᵀ dU[o][c] G from dU laid out [ξ][o][c].
+func winogradWeightGradient(_ du: UnsafePointer<Float>, o: Int, c: Int, _ gw: UnsafeMutablePointer<Float>) {
+    let plane = o * c
+    Parallel.forRange(o, grain: Swift.max(1, 4096 / Swift.max(c, 1))) { r in
+        for oc in r {
+            for ic in 0..<c {
+                let src = du + oc * c + ic
+                @inline(__always) func mrow(_ i: Int) -> SIMD4<Float> {
+                    SIMD4(src[(4 * i) * plane], src[(4 * i + 1) * plane], src[(4 * i + 2) * plane], src[(4 * i + 3) * plane])
+                }
+                let m0 = mrow(0), m1 = mrow(1), m2 = mrow(2), m3 = mrow(3)
+                let half = SIMD4<Float>(repeating: 0.5)
+                // t = Gᵀ m (rows), then each row · G.
+                let t0 = m0 + half * (m1 + m2), t1 = half * (m1 - m2), t2 = half * (m1 + m2) + m3
+                let dst = gw + (oc * c + ic) * 9
+                @inline(__always) func row(_ i: Int, _ t: SIMD4<Float>) {
+                    dst[i * 3] = t[0] + 0.5 * (t[1] + t[2])
+                    dst[i * 3 + 1] = 0.5 * (t[1] - t[2])
+                    dst[i * 3 + 2] = 0.5 * (t[1] + t[2]) + t[3]
+                }
+                row(0, t0); row(1, t1); row(2, t2)
+            }
+        }
+    }
+}
+
+/// Runs `body(range, padBuffer)` over `0..<count` channels: whole in this thread, or split over
+/// the workers (each with its own scratch plane) when `parallel`.
+@inline(__always)
+func winogradChannels(_ count: Int, padCount: Int, scratch: UnsafeMutablePointer<Float>, parallel: Bool,
+                      _ body: (Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
+    if parallel && Parallel.threadCount > 1 && count > 1 {
+        Parallel.forRange(count, grain: 1) { r in
+            let store = Storage(zeroed: padCount)
+            body(r, store.pointer)
+            withExtendedLifetime(store) {}
+        }
+    } else {
+        body(0..<count, scratch)
+    }
+}
+
+/// Transforms channels of one image of [*, c, h, w] into V (column offset applied by the caller).
+@inline(__always)
+func winogradTransformImage(_ src: UnsafePointer<Float>, _ s: WinogradShape, channels: Range<Int>,
+                            _ pad: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>, ld: Int) {
+    let xiStride = s.c * ld
+    for ch in channels {
+        let plane = src + ch * s.h * s.w
+        for ih in 0..<s.h { (pad + (ih + s.ph) * s.wp + s.pw).update(from: plane + ih * s.w, count: s.w) }
+        winogradInputTransform(pad, s, v + ch * ld, xiStride: xiStride)
+    }
+}
+
+/// Winograd forward over a batch: input px [n, c, h, w], transformed weights u [16][o][c].
+func winogradForward(_ px: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ pb: UnsafePointer<Float>?,
+                     _ s: WinogradShape, _ py: UnsafeMutablePointer<Float>) {
+    if s.subBatches == 0 { return }
+    let T = s.tiles
+    forEachWorker(units: s.subBatches) { worker, workers in
+        let inner = workers == 1
+        let vStore = Storage(count: 16 * s.c * s.sub * T), mStore = Storage(count: 16 * s.o * s.sub * T)
+        let padStore = Storage(zeroed: s.padCount)
+        let v = vStore.pointer, m = mStore.pointer
+        var sb = worker
+        while sb < s.subBatches {
+            let images = s.images(sb)
+            let ld = images.count * T
+            for (i, img) in images.enumerated() {
+                let src = px + img * s.c * s.h * s.w
+                winogradChannels(s.c, padCount: s.padCount, scratch: padStore.pointer, parallel: inner) { r, pad in
+                    winogradTransformImage(src, s, channels: r, pad, v + i * T, ld: ld)
+                }
+            }
+            for xi in 0..<16 {
+                gemm(transA: false, transB: false, m: s.o, n: ld, k: s.c, a: u + xi * s.o * s.c, lda: s.c,
+                     b: v + xi * s.c * ld, ldb: ld, c: m + xi * s.o * ld, ldc: ld, parallel: inner)
+            }
+            let outPlane = s.oh * s.ow
+            for (i, img) in images.enumerated() {
+                let body: (Range<Int>) -> Void = { r in
+                    for oc in r {
+                        winogradOutputTransform(m + oc * ld + i * T, s, xiStride: s.o * ld, bias: pb?[oc] ?? 0,
+                                                py + (img * s.o + oc) * outPlane)
+                    }
+                }
+                if inner { Parallel.forRange(s.o, grain: 1, body) } else { body(0..<s.o) }
+            }
+            sb += workers
+        }
+        withExtendedLifetime((vStore, mStore, padStore)) {}
+    }
+}
+
+/// Winograd backward: input gradient via the rotated-kernel convolution, weight gradient via the
+/// transposed transforms accumulated in fixed chunks.
+func winogradBackward(_ pg: UnsafePointer<Float>, _ px: UnsafePointer<Float>, _ pw: UnsafePointer<Float>,
+                      _ g: Conv2dGeometry, _ gx: UnsafeMutablePointer<Float>?, _ gw: UnsafeMutablePointer<Float>?) {
+    if let gx {
+        let s = WinogradShape(n: g.n, c: g.o, h: g.oh, w: g.ow, o: g.c, ph: 2 - g.ph, pw: 2 - g.pw)
+        let u = winogradWeights(pw, o: g.o, c: g.c, flip: true)
+        winogradForward(pg, u.pointer, nil, s, gx)
+        withExtendedLifetime(u) {}
+    }
+    guard let gw else { return }
+    let s = WinogradShape(n: g.n, c: g.c, h: g.h, w: g.w, o: g.o, ph: g.ph, pw: g.pw)
+    let uCount = 16 * g.o * g.c
+    if s.subBatches == 0 {
+        gw.initialize(repeating: 0, count: g.o * g.c * 9)
+        return
+    }
+    let T = s.tiles
+    let duStore = Storage(count: s.chunks * uCount)
+    let du = duStore.pointer
+    forEachWorker(units: s.chunks) { worker, workers in
+        let inner = workers == 1
+        let vStore = Storage(count: 16 * s.c * s.sub * T), gyStore = Storage(count: 16 * s.o * s.sub * T)
+        let padStore = Storage(zeroed: s.padCount), gpadStore = Storage(zeroed: s.gradPadCount)
+        let v = vStore.pointer, gy = gyStore.pointer
+        var chunk = worker
+        while chunk < s.chunks {
+            let acc = du + chunk * uCount
+            var first = true
+            for sb in s.subBatches(inChunk: chunk) {
+                let images = s.images(sb)
+                let ld = images.count * T
+                for (i, img) in images.enumerated() {
+                    let src = px + img * s.c * s.h * s.w
+                    winogradChannels(s.c, padCount: s.padCount, scratch: padStore.pointer, parallel: inner) { r, pad in
+                        winogradTransformImage(src, s, channels: r, pad, v + i * T, ld: ld)
+                    }
+                    let gsrc = pg + img * s.o * s.oh * s.ow
+                    winogradChannels(s.o, padCount: s.gradPadCount, scratch: gpadStore.pointer, parallel: inner) { r, gpad in
+                        for oc in r {
+                            let plane = gsrc + oc * s.oh * s.ow
+                            for y in 0..<s.oh { (gpad + y * s.wpg).update(from: plane + y * s.ow, count: s.ow) }
+                            winogradGradOutputTransform(gpad, s, gy + oc * ld + i * T, xiStride: s.o * ld)
+                        }
+                    }
+                }
+                for xi in 0..<16 {
+                    gemm(transA: false, transB: true, m: s.o, n: s.c, k: ld, a: gy + xi * s.o * ld, lda: ld,
+                         b: v + xi * s.c * ld, ldb: ld, beta: first ? 0 : 1, c: acc + xi * s.o * s.c, ldc: s.c, parallel: inner)
+                }
+                first = false
+            }
+            chunk += workers
+        }
+        withExtendedLifetime((vStore, gyStore, padStore, gpadStore)) {}
+    }
+    if s.chunks > 1 {
+        let chunks = s.chunks
+        Parallel.forRange(uCount, grain: 16384) { r in
+            let lo = r.lowerBound, len = r.count
+            for ch in 1..<chunks { zip8(du + lo, du + ch * uCount + lo, du + lo, len) { $0 + $1 } }
+        }
+    }
+    winogradWeightGradient(du, o: g.o, c: g.c, gw)
+    withExtendedLifetime(duStore) {}
 }

@@ -201,7 +201,8 @@ public func mulScalar(_ x: Tensor, _ s: Float) throws -> Tensor {
 
 public func exp(_ x: Tensor) throws -> Tensor {
     let y = unaryKernel(x) { vexp($0) }
-    return y.recorded("exp", [x]) { g in [zipKernel(g, y.detached()) { $0 * $1 }] }
+    let saved = y.detached()   // not `y`: a closure holding its own output would never be freed
+    return y.recorded("exp", [x]) { g in [zipKernel(g, saved) { $0 * $1 }] }
 }
 
 public func log(_ x: Tensor) throws -> Tensor {
@@ -210,7 +211,8 @@ public func log(_ x: Tensor) throws -> Tensor {
 
 public func sqrt(_ x: Tensor) throws -> Tensor {
     let y = unaryKernel(x) { $0.squareRoot() }
-    return y.recorded("sqrt", [x]) { g in [zipKernel(g, y.detached()) { splat(0.5) * $0 / $1 }] }
+    let saved = y.detached()
+    return y.recorded("sqrt", [x]) { g in [zipKernel(g, saved) { splat(0.5) * $0 / $1 }] }
 }
 
 /// x^p for a constant exponent.
@@ -238,35 +240,41 @@ public func abs(_ x: Tensor) throws -> Tensor {
     }
 }
 
-/// Limits values to [min, max]; the gradient passes where the input was inside.
+/// Limits values to [min, max]; the gradient passes where the input was strictly inside
+/// (min < x < max), as PyTorch's `clamp` with scalar bounds: 0 at a bound, and 0 for NaN.
 public func clamp(_ x: Tensor, min lo: Float = -.infinity, max hi: Float = .infinity) throws -> Tensor {
     try require(lo <= hi, "clamp", "min \(lo) is greater than max \(hi)")
     let l = splat(lo), h = splat(hi)
     return unaryKernel(x) { $0.replacing(with: l, where: $0 .< l).replacing(with: h, where: $0 .> h) }
         .recorded("clamp", [x]) { g in
-            [zipKernel(g, x) { g, x in V8().replacing(with: g, where: (x .>= l) .& (x .<= h)) }]
+            [zipKernel(g, x) { g, x in V8().replacing(with: g, where: (x .> l) .& (x .< h)) }]
         }
 }
 
 public func tanh(_ x: Tensor) throws -> Tensor {
     let y = unaryKernel(x) { vtanh($0) }
-    return y.recorded("tanh", [x]) { g in [zipKernel(g, y.detached()) { g, y in g * (splat(1) - y * y) }] }
+    let saved = y.detached()
+    return y.recorded("tanh", [x]) { g in [zipKernel(g, saved) { g, y in g * (splat(1) - y * y) }] }
 }
 
 public func sigmoid(_ x: Tensor) throws -> Tensor {
     let y = unaryKernel(x) { vsigmoid($0) }
-    return y.recorded("sigmoid", [x]) { g in [zipKernel(g, y.detached()) { g, y in g * y * (splat(1) - y) }] }
+    let saved = y.detached()
+    return y.recorded("sigmoid", [x]) { g in [zipKernel(g, saved) { g, y in g * y * (splat(1) - y) }] }
 }
 
 public func relu(_ x: Tensor) throws -> Tensor {
     let y = unaryKernel(x) { $0.replacing(with: V8(), where: $0 .< splat(0)) }
-    return y.recorded("relu", [x]) { g in [zipKernel(g, y.detached()) { g, y in V8().replacing(with: g, where: y .> splat(0)) }] }
+    let saved = y.detached()
+    return y.recorded("relu", [x]) { g in [zipKernel(g, saved) { g, y in V8().replacing(with: g, where: y .> splat(0)) }] }
 }
 
+/// max(x, 0) + slope·min(x, 0); the gradient is 1 for x > 0 and `slope` otherwise (x == 0
+/// included), as PyTorch's `leaky_relu`.
 public func leakyRelu(_ x: Tensor, slope: Float = 0.01) throws -> Tensor {
     let s = splat(slope)
     return unaryKernel(x) { $0.replacing(with: $0 * s, where: $0 .< splat(0)) }.recorded("leakyRelu", [x]) { g in
-        [zipKernel(g, x) { g, x in g.replacing(with: g * s, where: x .< splat(0)) }]
+        [zipKernel(g, x) { g, x in g.replacing(with: g * s, where: .!(x .> splat(0))) }]
     }
 }
 

@@ -9,9 +9,12 @@ public typealias V8 = SIMD8<Float>
 @inline(__always) func splat(_ x: Float) -> V8 { V8(repeating: x) }
 
 /// e^x, relative error ≈ 1.2e-7 over the float range (Cephes polynomial, exact 2^n scaling).
+/// Like the libm `expf`: +∞ above ln(FLT_MAX) ≈ 88.72, gradual underflow through the
+/// subnormals to 0 below ≈ −103.97, NaN for NaN. 2^n is applied in two exact factors
+/// 2^⌊n/2⌋ · 2^(n−⌊n/2⌋), so n may reach past the normal exponent range at both ends.
 @inline(__always)
 public func vexp(_ x0: V8) -> V8 {
-    let lo = splat(-87.3), hi = splat(88.3)
+    let lo = splat(-104), hi = splat(89)
     let x = x0.replacing(with: lo, where: x0 .< lo).replacing(with: hi, where: x0 .> hi)
     let magic = splat(12_582_912.0)
     let t = magic.addingProduct(x, splat(1.442_695_040_888_963_4))
@@ -26,8 +29,11 @@ public func vexp(_ x0: V8) -> V8 {
     p = splat(5.000_000_120_1e-1).addingProduct(p, r)
     let y = (r + splat(1)).addingProduct(p, r * r)
     let ni = unsafeBitCast(t, to: SIMD8<Int32>.self) &- unsafeBitCast(magic, to: SIMD8<Int32>.self)
-    let scale = unsafeBitCast((ni &+ SIMD8<Int32>(repeating: 127)) &<< SIMD8<Int32>(repeating: 23), to: V8.self)
-    return y * scale
+    let n1 = ni &>> SIMD8<Int32>(repeating: 1), n2 = ni &- n1
+    let bias = SIMD8<Int32>(repeating: 127), shift = SIMD8<Int32>(repeating: 23)
+    let s1 = unsafeBitCast((n1 &+ bias) &<< shift, to: V8.self)
+    let s2 = unsafeBitCast((n2 &+ bias) &<< shift, to: V8.self)
+    return y * s1 * s2
 }
 
 /// Natural logarithm (Cephes logf polynomial); x ≤ 0 gives -inf/NaN like `log`.

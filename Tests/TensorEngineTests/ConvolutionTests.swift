@@ -244,6 +244,54 @@ final class ConvolutionTests: XCTestCase {
         XCTAssertEqual(one, three)
     }
 
+    // MARK: Winograd kernels
+
+    /// Output and all gradients of one conv2d call.
+    private func convResults(_ x: Tensor, _ w: Tensor, _ b: Tensor, _ gy: Tensor, padding: (Int, Int)) throws -> [[Float]] {
+        let xp = Tensor.parameter(x), wp = Tensor.parameter(w), bp = Tensor.parameter(b)
+        let y = try conv2d(xp, weight: wp, bias: bp, padding: padding)
+        try y.backward(gy)
+        return [y.toArray(), xp.grad?.toArray() ?? [], wp.grad?.toArray() ?? [], bp.grad?.toArray() ?? []]
+    }
+
+    func testWinogradMatchesIm2col() throws {
+        var rng = RandomGenerator(seed: 25)
+        // (n, c, h, w, o, pad): odd and even sizes, partial 8-tile blocks, sub-batches of images.
+        let cases: [(Int, Int, Int, Int, Int, (Int, Int))] = [
+            (2, 16, 9, 10, 24, (1, 1)), (3, 16, 8, 9, 16, (0, 0)), (1, 20, 7, 5, 16, (2, 2)),
+            (5, 16, 4, 7, 32, (1, 1)), (2, 32, 17, 23, 16, (1, 1)), (9, 16, 3, 9, 16, (1, 0)),
+        ]
+        for (n, c, h, w, o, pad) in cases {
+            let x = Tensor.uniform([n, c, h, w], low: -1, high: 1, rng: &rng)
+            let wt = Tensor.uniform([o, c, 3, 3], low: -1, high: 1, rng: &rng)
+            let b = Tensor.uniform([o], low: -1, high: 1, rng: &rng)
+            let g = try conv2dGeometry(x: x.shape, weight: wt.shape, bias: [o], stride: (1, 1), padding: pad, dilation: (1, 1), groups: 1)
+            XCTAssertTrue(g.usesWinograd)
+            let gy = Tensor.uniform([n, o, g.oh, g.ow], low: -1, high: 1, rng: &rng)
+            let fast = try convResults(x, wt, b, gy, padding: pad)
+            ConvolutionAlgorithms.winogradEnabled = false
+            defer { ConvolutionAlgorithms.winogradEnabled = true }
+            let slow = try convResults(x, wt, b, gy, padding: pad)
+            ConvolutionAlgorithms.winogradEnabled = true
+            for (k, name) in ["output", "input grad", "weight grad", "bias grad"].enumerated() {
+                let scale = slow[k].map { abs($0) }.max() ?? 1
+                let err = zip(fast[k], slow[k]).map { abs($0 - $1) }.max() ?? 0
+                XCTAssertEqual(fast[k].count, slow[k].count)
+                XCTAssertLessThan(err, 1e-5 * max(scale, 1) * Float(c), "\(name) n\(n) c\(c) \(h)×\(w) o\(o) pad \(pad)")
+            }
+        }
+    }
+
+    func testWinogradGradients() throws {
+        var rng = RandomGenerator(seed: 26)
+        let x = randomParameter([1, 16, 3, 7], &rng)
+        let w = randomParameter([16, 16, 3, 3], &rng)
+        let b = randomParameter([16], &rng)
+        let g = try conv2dGeometry(x: x.shape, weight: w.shape, bias: [16], stride: (1, 1), padding: (1, 1), dilation: (1, 1), groups: 1)
+        XCTAssertTrue(g.usesWinograd)
+        try GradCheck(rtol: 2e-2, atol: 2e-3).run([x, w, b]) { t in try conv2d(t[0], weight: t[1], bias: t[2], padding: (1, 1)) }
+    }
+
     // MARK: conv2d errors
 
     func testConv2dErrors() {

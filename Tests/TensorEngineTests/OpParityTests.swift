@@ -73,6 +73,27 @@ final class OpParityTests: XCTestCase {
         }
     }
 
+    /// Points where PyTorch's conventions decide: relu/leaky_relu/abs at ±0, clamp exactly on
+    /// its bounds (no gradient there), exp overflowing to +inf and underflowing through the
+    /// subnormals to 0.
+    func testEdgeConventions() throws {
+        let fx = try OpFixture("elementwise")
+        let ops: [(String, (Tensor) throws -> Tensor)] = [
+            ("relu_edges", { try relu($0) }),
+            ("leaky_relu_edges", { try leakyRelu($0, slope: 0.1) }),
+            ("abs_edges", { try TensorEngine.abs($0) }),
+            ("clamp_edges", { try clamp($0, min: -0.5, max: 0.5) }),
+            ("clamp_min_edges", { try clamp($0, min: 0) }),
+            ("exp_limits", { try TensorEngine.exp($0) }),
+        ]
+        for (name, fn) in ops {
+            try runParityCase(fx, name, inputs: ["x"], layouts: [.contiguous]) { try fn($0[0]) }
+        }
+        let big = try TensorEngine.exp(try Tensor([88.8, 1e30, .infinity, -.infinity, -1e30], shape: [5])).toArray()
+        XCTAssertEqual(big, [.infinity, .infinity, .infinity, 0, 0])
+        XCTAssertTrue(try TensorEngine.exp(try Tensor([.nan], shape: [1])).toArray()[0].isNaN)
+    }
+
     // MARK: - Reductions
 
     func testSumAndMean() throws {
@@ -94,7 +115,8 @@ final class OpParityTests: XCTestCase {
 
     func testMaxOverAxis() throws {
         let fx = try OpFixture("reductions")
-        for (name, axis, keep) in [("max_ax1", 1, false), ("max_ax0_keep", 0, true), ("max_last", -1, false), ("max_long", 1, false)] {
+        for (name, axis, keep) in [("max_ax1", 1, false), ("max_ax0_keep", 0, true), ("max_last", -1, false), ("max_long", 1, false),
+                                   ("max_ties", 1, false)] {
             try runParityCase(fx, name, inputs: ["x"]) { try TensorEngine.max($0[0], axis: axis, keepDims: keep) }
         }
     }
@@ -276,10 +298,11 @@ final class OpParityTests: XCTestCase {
             "elementwise": Set(["add", "sub", "mul", "div"].flatMap { op in ["", "_bcast", "_outer", "_scalar"].map { op + $0 } }
                 + ["neg", "exp", "log", "sqrt", "pow2", "pow3", "pow0_5", "pow_m1_5", "abs", "clamp", "clamp_min",
                    "tanh", "sigmoid", "relu", "leaky_relu", "leaky_relu_0_2", "gelu", "gelu_tanh", "silu",
-                   "tanh_wide", "sigmoid_wide", "gelu_wide", "gelu_tanh_wide", "silu_wide", "exp_wide"]),
+                   "tanh_wide", "sigmoid_wide", "gelu_wide", "gelu_tanh_wide", "silu_wide", "exp_wide",
+                   "relu_edges", "leaky_relu_edges", "abs_edges", "clamp_edges", "clamp_min_edges", "exp_limits"]),
             "reductions": ["sum_all", "sum_ax1", "sum_ax02_keep", "sum_last", "sum_ax0_keep", "sum_long",
                            "mean_all", "mean_ax1_keep", "mean_ax02", "mean_last", "max_ax1", "max_ax0_keep", "max_last",
-                           "max_long", "var_ax1", "var_ax02_keep", "var_all_c0", "var_last_c0"],
+                           "max_long", "max_ties", "var_ax1", "var_ax02_keep", "var_all_c0", "var_last_c0"],
             "matmul": ["matmul_2d", "matmul_nd2d", "matmul_batched", "matmul_batched3", "bmm_transb", "linear",
                        "linear_nobias", "linear_1d"],
             "nn": ["layer_norm", "layer_norm_d16", "layer_norm_eps12", "layer_norm_noaffine", "softmax_last", "softmax_ax1",
