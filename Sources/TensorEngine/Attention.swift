@@ -52,25 +52,6 @@ func maskLayout(_ mask: Tensor, batch: Int, queries: Int, keys: Int) throws -> M
     }
 }
 
-/// Dropout multipliers (0 or 1/(1−p)) for global element indices `start ..< start+n`.
-@inline(__always)
-func dropoutMultipliers(_ stream: PhiloxStream, start: Int, count n: Int, threshold: UInt32, scale: Float,
-                        into out: UnsafeMutablePointer<Float>) {
-    var i = 0
-    while i < n {
-        let e = start + i
-        let blk = e >> 2
-        let b = philox(counter: stream.offset &+ UInt64(blk), key: stream.seed)
-        var lane = e & 3
-        while lane < 4 && i < n {
-            let r = lane == 0 ? b.0 : (lane == 1 ? b.1 : (lane == 2 ? b.2 : b.3))
-            out[i] = r < threshold ? 0 : scale
-            lane += 1
-            i += 1
-        }
-    }
-}
-
 /// softmax(Q·Kᵀ·scale + mask) · V per head, with optional dropout on the probabilities.
 ///
 /// - query: [B, Tq, H·D]; key, value: [B, Tk, H·D]. Returns [B, Tq, H·D].
@@ -123,7 +104,7 @@ public func attention(query: Tensor, key: Tensor, value: Tensor, heads: Int, mas
             let dropped = scratch == sc ? sc : scratch
             let mult = scratch + tq * tk
             for i in 0..<tq {
-                dropoutMultipliers(stream, start: (task * tq + i) * tk, count: tk, threshold: threshold, scale: dropScale, into: mult)
+                fillDropoutMultipliers(stream, start: (task * tq + i) * tk, count: tk, threshold: threshold, scale: dropScale, into: mult)
                 zip8(sc + i * tk, mult, dropped + i * tk, tk) { $0 * $1 }
             }
             pv = UnsafePointer(dropped)
@@ -153,7 +134,7 @@ public func attention(query: Tensor, key: Tensor, value: Tensor, heads: Int, mas
             var pUsed = UnsafePointer(P)
             if useDropout {
                 for i in 0..<tq {
-                    dropoutMultipliers(stream, start: (task * tq + i) * tk, count: tk, threshold: threshold, scale: dropScale, into: mult)
+                    fillDropoutMultipliers(stream, start: (task * tq + i) * tk, count: tk, threshold: threshold, scale: dropScale, into: mult)
                     zip8(P + i * tk, mult, dropped + i * tk, tk) { $0 * $1 }
                     zip8(dP + i * tk, mult, dP + i * tk, tk) { $0 * $1 }
                 }

@@ -5,16 +5,22 @@ import Foundation
 // NCHW input, weight [outC, inC/groups, kH, kW] (PyTorch's layout), cross-correlation as
 // `torch.nn.functional.conv2d`.
 //
-// Three kernels:
+// Four kernels, chosen from the shape alone:
+//  * Winograd F(2×2, 3×3) for 3×3, stride-1, undilated, ungrouped convolutions with at least 16
+//    input and output channels and output rows of 7 or more (the bulk of a ResNet): 2.25× fewer
+//    multiplications than im2col, for the forward pass and both gradients (see below).
 //  * general: im2col of a sub-batch of images into a per-worker buffer, then one GEMM per group
 //    (weight [outC/g, K] · columns [K, images·pixels]). Small feature maps batch several images
 //    into one GEMM so OpenBLAS sees a wide enough matrix and packs the weight fewer times.
+//    Input gradient: GEMM Wᵀ·dY then col2im; weight gradient: dY·colsᵀ.
 //  * pointwise (1×1, stride 1, no padding): the image itself is the column matrix, no im2col.
 //  * depthwise (groups == inC == outC): a direct SIMD8 kernel over zero-padded planes.
 //
 // Work is divided by images; every split depends only on the problem shape, never on the thread
-// count. The weight gradient is accumulated per fixed chunk of images into its own buffer and the
-// chunk buffers are summed in chunk order, so gradients are bit-identical for any thread count.
+// count (OpenBLAS runs single-threaded inside a worker; with one sub-batch the GEMMs themselves are
+// split by `gemm`, which never splits the summed dimension). The weight gradient is accumulated per
+// fixed chunk of images into its own buffer and the chunk buffers are summed in chunk order, so
+// outputs and gradients are bit-identical for any thread count.
 
 /// The sizes of one convolution, validated.
 struct Conv2dGeometry {
@@ -96,10 +102,11 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int
                                dilation: dilation, groups: groups)
     let xc = x.contiguousData(), wc = weight.contiguousData(), bc = bias?.contiguousData()
     let out = Tensor(uninitialized: [g.n, g.o, g.oh, g.ow])
+    let winograd = !g.isDepthwise && g.usesWinograd
     withExtendedLifetime((xc, wc, bc)) {
         if g.isDepthwise {
             depthwiseForward(xc.data, wc.data, bc?.data, g, out.data)
-        } else if g.usesWinograd {
+        } else if winograd {
             let u = winogradWeights(wc.data, o: g.o, c: g.c, flip: false)
             winogradForward(xc.data, u.pointer, bc?.data,
                             WinogradShape(n: g.n, c: g.c, h: g.h, w: g.w, o: g.o, ph: g.ph, pw: g.pw), out.data)
@@ -119,7 +126,7 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int
             if needX || needW {
                 if g.isDepthwise {
                     depthwiseBackward(gc.data, xc.data, wc.data, g, gx?.data, gw?.data)
-                } else if g.usesWinograd {
+                } else if winograd {
                     winogradBackward(gc.data, xc.data, wc.data, g, gx?.data, gw?.data)
                 } else {
                     convBackward(gc.data, xc.data, wc.data, g, gx?.data, gw?.data)
@@ -166,11 +173,12 @@ struct ConvBatchPlan {
         n = g.n
         let p = max(g.pixels, 1)
         var s = 1
-        // Widen the GEMM to at least 256 columns, keeping the column buffer under 16 MB.
-        while s * p < 256 && s * 2 <= g.n && s < 16 && g.kg * s * 2 * p <= (1 << 22) { s *= 2 }
+        // Widen the GEMM to at least 256 columns, keeping the column buffer under 16 MB and two or
+        // more sub-batches to divide.
+        while s * p < 256 && s * 4 <= g.n && s < 16 && g.kg * s * 2 * p <= (1 << 22) { s *= 2 }
         sub = s
         subBatches = (g.n + s - 1) / s
-        chunks = min(subBatches, 8)
+        chunks = convGradientChunks(subBatches: subBatches, gradientCount: g.o * g.kg)
     }
 
     @inline(__always) func images(_ s: Int) -> Range<Int> { (s * sub)..<min(n, (s + 1) * sub) }
@@ -180,13 +188,39 @@ struct ConvBatchPlan {
     }
 }
 
+/// The number of fixed image chunks that accumulate separate weight gradients: up to 8, fewer
+/// when the per-chunk buffers would pass 64 MB. Depends on the shape only.
+func convGradientChunks(subBatches: Int, gradientCount: Int) -> Int {
+    var chunks = min(subBatches, 8)
+    while chunks > 1 && chunks * gradientCount > (1 << 24) { chunks /= 2 }
+    return chunks
+}
+
 /// Runs `body(worker, workers)` once per worker, where `workers = min(threadCount, units)`.
-/// Each worker takes units `worker, worker + workers, …`; with one worker the body may itself run
-/// parallel kernels.
+/// Each worker takes units `worker, worker + workers, …`.
+///
+/// Kernels decide by shape alone between two modes: with two or more units each unit's GEMMs
+/// are single OpenBLAS calls inside a worker (`convGemm(parallel: false)`); with one unit the
+/// body runs once and its GEMMs and transforms are split across threads (`gemm` cuts by shape).
+/// Either way every GEMM call has a shape fixed by the problem, so results do not depend on the
+/// thread count.
 @inline(__always)
 func forEachWorker(units: Int, _ body: (_ worker: Int, _ workers: Int) -> Void) {
     let workers = max(1, min(Parallel.threadCount, units))
     Parallel.run(chunks: workers) { w in body(w, workers) }
+}
+
+/// A GEMM of a convolution kernel: one unsplit single-threaded OpenBLAS call inside a worker, or
+/// the engine's shape-split parallel `gemm` when the kernel has a single unit of work.
+@inline(__always)
+func convGemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+              b: UnsafePointer<Float>, ldb: Int, beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, parallel: Bool) {
+    if parallel {
+        gemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    } else if m > 0 && n > 0 {
+        _ = blasSetup
+        sgemmCall(transA, transB, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
+    }
 }
 
 // MARK: - im2col / col2im
@@ -202,34 +236,56 @@ func validColumns(start: Int, stride: Int, count: Int, limit: Int) -> (Int, Int)
 /// Even lanes of 16 consecutive floats: p[0], p[2], …, p[14]. Reads p[0...15].
 @inline(__always)
 func loadEven8(_ p: UnsafePointer<Float>) -> V8 {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self).evenHalf
+    // Written as two loads and lane picks so LLVM emits two shuffles (`SIMD16.evenHalf` lowers
+    // to per-lane moves).
+    let a = load8(p), b = load8(p + 8)
+    return V8(a[0], a[2], a[4], a[6], b[0], b[2], b[4], b[6])
+}
+
+/// Zeroes n floats (vector stores for short runs, memset for long ones).
+@inline(__always)
+func zeroFill(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+    if n >= 64 { p.initialize(repeating: 0, count: n); return }
+    var j = 0
+    while j + 8 <= n { store8(V8(), p + j); j += 8 }
+    while j < n { p[j] = 0; j += 1 }
+}
+
+/// Copies n floats (vector moves for short runs, memmove for long ones).
+@inline(__always)
+func copyFloats(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+    if n >= 64 { dst.update(from: src, count: n); return }
+    var j = 0
+    while j + 8 <= n { store8(load8(src + j), dst + j); j += 8 }
+    while j < n { dst[j] = src[j]; j += 1 }
 }
 
 /// Writes the column-matrix rows of input channels `channels` of one image.
 /// `src` is channel 0 of the image (of the group); row r = (ci·kh + ki)·kw + kj goes to `col + r·ld`.
 func im2col(_ src: UnsafePointer<Float>, _ g: Conv2dGeometry, channels: Range<Int>,
             _ col: UnsafeMutablePointer<Float>, ld: Int) {
-    let H = g.h, W = g.w, OH = g.oh, OW = g.ow, sw = g.sw
-    for ci in channels {
-        let plane = src + ci * H * W
-        for ki in 0..<g.kh {
-            for kj in 0..<g.kw {
+    let H = g.h, W = g.w, OH = g.oh, OW = g.ow, sw = g.sw, sh = g.sh
+    let plane = H * W
+    for ki in 0..<g.kh {
+        // Output rows whose input row lies inside the image.
+        let ih0 = ki * g.dh - g.ph
+        let (ohLo, ohHi) = validColumns(start: ih0, stride: sh, count: OH, limit: H)
+        for kj in 0..<g.kw {
+            let iw0 = kj * g.dw - g.pw
+            let (lo, hi) = validColumns(start: iw0, stride: sw, count: OW, limit: W)
+            // Columns j with index iw0 + 2j + 15 < W can use the 16-wide even-lane load.
+            let evenHi = sw == 2 ? max(lo, min(hi, (W - iw0 - 15) / 2)) : lo
+            for ci in channels {
                 let row = col + ((ci * g.kh + ki) * g.kw + kj) * ld
-                let iw0 = kj * g.dw - g.pw
-                let (lo, hi) = validColumns(start: iw0, stride: sw, count: OW, limit: W)
-                // Columns j with index iw0 + 2j + 15 < W can use the 16-wide even-lane load.
-                let evenHi = sw == 2 ? max(lo, min(hi, (W - iw0 - 15) / 2)) : lo
-                for oh in 0..<OH {
-                    let ih = oh * g.sh - g.ph + ki * g.dh
+                if lo == hi || ohLo == ohHi { zeroFill(row, OH * OW); continue }
+                zeroFill(row, ohLo * OW)
+                zeroFill(row + ohHi * OW, (OH - ohHi) * OW)
+                var s = src + ci * plane + (ohLo * sh + ih0) * W + iw0 + lo * sw   // input of (ohLo, lo)
+                for oh in ohLo..<ohHi {
                     let dst = row + oh * OW
-                    if ih < 0 || ih >= H || lo == hi {
-                        dst.initialize(repeating: 0, count: OW)
-                        continue
-                    }
-                    if lo > 0 { dst.initialize(repeating: 0, count: lo) }
-                    let s = plane + ih * W + iw0 + lo * sw   // input of column lo
+                    for j in 0..<lo { dst[j] = 0 }
                     if sw == 1 {
-                        (dst + lo).update(from: s, count: hi - lo)
+                        copyFloats(s, dst + lo, hi - lo)
                     } else if sw == 2 {
                         var j = lo
                         while j + 8 <= evenHi { store8(loadEven8(s + 2 * (j - lo)), dst + j); j += 8 }
@@ -237,7 +293,8 @@ func im2col(_ src: UnsafePointer<Float>, _ g: Conv2dGeometry, channels: Range<In
                     } else {
                         for j in lo..<hi { dst[j] = s[(j - lo) * sw] }
                     }
-                    if hi < OW { (dst + hi).initialize(repeating: 0, count: OW - hi) }
+                    for j in hi..<OW { dst[j] = 0 }
+                    s += sh * W
                 }
             }
         }
@@ -246,28 +303,96 @@ func im2col(_ src: UnsafePointer<Float>, _ g: Conv2dGeometry, channels: Range<In
 
 /// Adds the column-matrix rows of input channels `channels` back onto one image (the adjoint of
 /// `im2col`). `dst` is channel 0 of the image (of the group) and must be initialised.
+/// Each image element receives its terms in a fixed order.
 func col2im(_ col: UnsafePointer<Float>, _ g: Conv2dGeometry, channels: Range<Int>, ld: Int,
             _ dst: UnsafeMutablePointer<Float>) {
-    let H = g.h, W = g.w, OH = g.oh, OW = g.ow, sw = g.sw
-    for ci in channels {
-        let plane = dst + ci * H * W
-        for ki in 0..<g.kh {
-            for kj in 0..<g.kw {
+    let H = g.h, W = g.w, OH = g.oh, OW = g.ow, sw = g.sw, sh = g.sh
+    let plane = H * W
+    for ki in 0..<g.kh {
+        let ih0 = ki * g.dh - g.ph
+        let (ohLo, ohHi) = validColumns(start: ih0, stride: sh, count: OH, limit: H)
+        if ohLo == ohHi { continue }
+        for kj in 0..<g.kw {
+            let iw0 = kj * g.dw - g.pw
+            let (lo, hi) = validColumns(start: iw0, stride: sw, count: OW, limit: W)
+            if lo == hi { continue }
+            let n = hi - lo
+            for ci in channels {
                 let row = col + ((ci * g.kh + ki) * g.kw + kj) * ld
-                let iw0 = kj * g.dw - g.pw
-                let (lo, hi) = validColumns(start: iw0, stride: sw, count: OW, limit: W)
-                if lo == hi { continue }
-                for oh in 0..<OH {
-                    let ih = oh * g.sh - g.ph + ki * g.dh
-                    if ih < 0 || ih >= H { continue }
-                    let d = plane + ih * W + iw0 + lo * sw
+                var d = dst + ci * plane + (ohLo * sh + ih0) * W + iw0 + lo * sw
+                for oh in ohLo..<ohHi {
                     let s = row + oh * OW + lo
                     if sw == 1 {
-                        zip8(d, s, d, hi - lo) { $0 + $1 }
+                        var j = 0
+                        while j + 8 <= n { store8(load8(d + j) + load8(s + j), d + j); j += 8 }
+                        while j < n { d[j] += s[j]; j += 1 }
                     } else {
-                        for j in 0..<(hi - lo) { d[j * sw] += s[j] }
+                        for j in 0..<n { d[j * sw] += s[j] }
+                    }
+                    d += sh * W
+                }
+            }
+        }
+    }
+}
+
+/// For small output maps (rows narrower than a vector) the per-row loops of `im2col` cost more
+/// than the copying: this table holds, for every kernel tap k and output pixel p, the input
+/// offset `taps[k·P + p]` (−1 where the tap falls in the padding).
+final class ConvTaps {
+    let pointer: UnsafeMutablePointer<Int32>
+
+    init?(_ g: Conv2dGeometry) {
+        guard g.ow < 8, g.plane < Int(Int32.max) else { return nil }
+        let P = g.pixels
+        pointer = .allocate(capacity: g.kh * g.kw * P)
+        for ki in 0..<g.kh {
+            for kj in 0..<g.kw {
+                let t = pointer + (ki * g.kw + kj) * P
+                for oh in 0..<g.oh {
+                    let ih = oh * g.sh - g.ph + ki * g.dh
+                    for ow in 0..<g.ow {
+                        let iw = ow * g.sw - g.pw + kj * g.dw
+                        t[oh * g.ow + ow] = (ih >= 0 && ih < g.h && iw >= 0 && iw < g.w) ? Int32(ih * g.w + iw) : -1
                     }
                 }
+            }
+        }
+    }
+
+    deinit { pointer.deallocate() }
+}
+
+/// `im2col` through a tap table.
+func im2colTaps(_ src: UnsafePointer<Float>, _ g: Conv2dGeometry, channels: Range<Int>,
+                _ col: UnsafeMutablePointer<Float>, ld: Int, _ taps: UnsafePointer<Int32>) {
+    let kk = g.kh * g.kw, P = g.pixels
+    for ci in channels {
+        let plane = src + ci * g.plane
+        for k in 0..<kk {
+            let row = col + (ci * kk + k) * ld
+            let t = taps + k * P
+            for p in 0..<P {
+                let o = Int(t[p])
+                let v = plane[Swift.max(o, 0)]
+                row[p] = o >= 0 ? v : 0
+            }
+        }
+    }
+}
+
+/// `col2im` through a tap table; each image element receives its terms in a fixed order.
+func col2imTaps(_ col: UnsafePointer<Float>, _ g: Conv2dGeometry, channels: Range<Int>, ld: Int,
+                _ dst: UnsafeMutablePointer<Float>, _ taps: UnsafePointer<Int32>) {
+    let kk = g.kh * g.kw, P = g.pixels
+    for ci in channels {
+        let plane = dst + ci * g.plane
+        for k in 0..<kk {
+            let row = col + (ci * kk + k) * ld
+            let t = taps + k * P
+            for p in 0..<P {
+                let o = Int(t[p])
+                if o >= 0 { plane[o] += row[p] }
             }
         }
     }
@@ -275,25 +400,29 @@ func col2im(_ col: UnsafePointer<Float>, _ g: Conv2dGeometry, channels: Range<In
 
 /// im2col of one image, split over channels when `parallel`.
 @inline(__always)
-func im2colImage(_ src: UnsafePointer<Float>, _ g: Conv2dGeometry, _ col: UnsafeMutablePointer<Float>, ld: Int, parallel: Bool) {
+func im2colImage(_ src: UnsafePointer<Float>, _ g: Conv2dGeometry, _ col: UnsafeMutablePointer<Float>, ld: Int,
+                 parallel: Bool, taps: UnsafePointer<Int32>?) {
+    let body: (Range<Int>) -> Void = { r in
+        if let taps { im2colTaps(src, g, channels: r, col, ld: ld, taps) } else { im2col(src, g, channels: r, col, ld: ld) }
+    }
     if parallel {
-        Parallel.forRange(g.cg, grain: max(1, 32768 / max(g.kh * g.kw * g.pixels, 1))) { r in
-            im2col(src, g, channels: r, col, ld: ld)
-        }
+        Parallel.forRange(g.cg, grain: max(1, 32768 / max(g.kh * g.kw * g.pixels, 1)), body)
     } else {
-        im2col(src, g, channels: 0..<g.cg, col, ld: ld)
+        body(0..<g.cg)
     }
 }
 
 /// col2im of one image, split over channels (each channel's sums stay in one thread) when `parallel`.
 @inline(__always)
-func col2imImage(_ col: UnsafePointer<Float>, _ g: Conv2dGeometry, ld: Int, _ dst: UnsafeMutablePointer<Float>, parallel: Bool) {
+func col2imImage(_ col: UnsafePointer<Float>, _ g: Conv2dGeometry, ld: Int, _ dst: UnsafeMutablePointer<Float>,
+                 parallel: Bool, taps: UnsafePointer<Int32>?) {
+    let body: (Range<Int>) -> Void = { r in
+        if let taps { col2imTaps(col, g, channels: r, ld: ld, dst, taps) } else { col2im(col, g, channels: r, ld: ld, dst) }
+    }
     if parallel {
-        Parallel.forRange(g.cg, grain: max(1, 32768 / max(g.kh * g.kw * g.pixels, 1))) { r in
-            col2im(col, g, channels: r, ld: ld, dst)
-        }
+        Parallel.forRange(g.cg, grain: max(1, 32768 / max(g.kh * g.kw * g.pixels, 1)), body)
     } else {
-        col2im(col, g, channels: 0..<g.cg, ld: ld, dst)
+        body(0..<g.cg)
     }
 }
 
@@ -306,13 +435,16 @@ func convForward(_ px: UnsafePointer<Float>, _ pw: UnsafePointer<Float>, _ pb: U
     let direct = g.isPointwise && plan.sub == 1
     let colCount = direct ? 0 : g.kg * plan.sub * g.pixels
     let tmpCount = plan.sub > 1 ? g.og * plan.sub * g.pixels : 0
+    let tapTable = direct ? nil : ConvTaps(g)
+    let taps = tapTable.map { UnsafePointer($0.pointer) }
+    defer { withExtendedLifetime(tapTable) {} }
+    let inner = plan.subBatches == 1
     forEachWorker(units: plan.subBatches) { worker, workers in
         let colStore = Storage(count: colCount), tmpStore = Storage(count: tmpCount)
         let col = colStore.pointer, tmp = tmpStore.pointer
-        let inner = workers == 1
         var s = worker
         while s < plan.subBatches {
-            convForwardSubBatch(plan.images(s), px, pw, pb, g, py, col: col, tmp: tmp, direct: direct, parallel: inner)
+            convForwardSubBatch(plan.images(s), px, pw, pb, g, py, col: col, tmp: tmp, direct: direct, parallel: inner, taps: taps)
             s += workers
         }
         withExtendedLifetime((colStore, tmpStore)) {}
@@ -322,7 +454,8 @@ func convForward(_ px: UnsafePointer<Float>, _ pw: UnsafePointer<Float>, _ pb: U
 @inline(__always)
 func convForwardSubBatch(_ images: Range<Int>, _ px: UnsafePointer<Float>, _ pw: UnsafePointer<Float>,
                          _ pb: UnsafePointer<Float>?, _ g: Conv2dGeometry, _ py: UnsafeMutablePointer<Float>,
-                         col: UnsafeMutablePointer<Float>, tmp: UnsafeMutablePointer<Float>, direct: Bool, parallel: Bool) {
+                         col: UnsafeMutablePointer<Float>, tmp: UnsafeMutablePointer<Float>, direct: Bool, parallel: Bool,
+                         taps: UnsafePointer<Int32>?) {
     let cnt = images.count, P = g.pixels, ld = cnt * P
     let first = images.lowerBound
     for grp in 0..<g.groups {
@@ -332,13 +465,13 @@ func convForwardSubBatch(_ images: Range<Int>, _ px: UnsafePointer<Float>, _ pw:
             b = px + (first * g.c + grp * g.cg) * g.plane
         } else {
             for (i, img) in images.enumerated() {
-                im2colImage(px + (img * g.c + grp * g.cg) * g.plane, g, col + i * P, ld: ld, parallel: parallel)
+                im2colImage(px + (img * g.c + grp * g.cg) * g.plane, g, col + i * P, ld: ld, parallel: parallel, taps: taps)
             }
             b = UnsafePointer(col)
         }
         if cnt == 1 {
             let dst = py + (first * g.o + grp * g.og) * P
-            gemm(transA: false, transB: false, m: g.og, n: P, k: g.kg, a: wg, lda: g.kg, b: b, ldb: P,
+            convGemm(transA: false, transB: false, m: g.og, n: P, k: g.kg, a: wg, lda: g.kg, b: b, ldb: P,
                  c: dst, ldc: P, parallel: parallel)
             if let pb {
                 for oc in 0..<g.og {
@@ -347,7 +480,7 @@ func convForwardSubBatch(_ images: Range<Int>, _ px: UnsafePointer<Float>, _ pw:
                 }
             }
         } else {
-            gemm(transA: false, transB: false, m: g.og, n: ld, k: g.kg, a: wg, lda: g.kg, b: b, ldb: ld,
+            convGemm(transA: false, transB: false, m: g.og, n: ld, k: g.kg, a: wg, lda: g.kg, b: b, ldb: ld,
                  c: tmp, ldc: ld, parallel: parallel)
             for (i, img) in images.enumerated() {
                 for oc in 0..<g.og {
@@ -381,10 +514,13 @@ func convBackward(_ pg: UnsafePointer<Float>, _ px: UnsafePointer<Float>, _ pw: 
     let packCount = plan.sub > 1 ? g.og * plan.sub * P : 0
     // One weight-gradient buffer per chunk (the result itself when there is one chunk).
     let chunkStore = (gw != nil && plan.chunks > 1) ? Storage(count: plan.chunks * wCount) : nil
+    let tapTable = direct ? nil : ConvTaps(g)
+    let taps = tapTable.map { UnsafePointer($0.pointer) }
+    defer { withExtendedLifetime(tapTable) {} }
+    let inner = plan.chunks == 1
     forEachWorker(units: plan.chunks) { worker, workers in
         let colStore = Storage(count: colCount), gcolStore = Storage(count: gcolCount), packStore = Storage(count: packCount)
         let col = colStore.pointer, gcol = gcolStore.pointer, pack = packStore.pointer
-        let inner = workers == 1
         var chunk = worker
         while chunk < plan.chunks {
             let gwChunk: UnsafeMutablePointer<Float>? = gw.map { chunkStore.map { $0.pointer + chunk * wCount } ?? $0 }
@@ -415,24 +551,24 @@ func convBackward(_ pg: UnsafePointer<Float>, _ px: UnsafePointer<Float>, _ pw: 
                             cm = px + (first * g.c + grp * g.cg) * g.plane
                         } else {
                             for (i, img) in images.enumerated() {
-                                im2colImage(px + (img * g.c + grp * g.cg) * g.plane, g, col + i * P, ld: ld, parallel: inner)
+                                im2colImage(px + (img * g.c + grp * g.cg) * g.plane, g, col + i * P, ld: ld, parallel: inner, taps: taps)
                             }
                             cm = UnsafePointer(col)
                         }
                         // dW_g (+)= dY_g · colsᵀ
-                        gemm(transA: false, transB: true, m: g.og, n: g.kg, k: ld, a: gm, lda: ld, b: cm, ldb: ld,
+                        convGemm(transA: false, transB: true, m: g.og, n: g.kg, k: ld, a: gm, lda: ld, b: cm, ldb: ld,
                              beta: firstInChunk ? 0 : 1, c: gwChunk + grp * g.og * g.kg, ldc: g.kg, parallel: inner)
                     }
                     if let gx {
                         if direct {
                             // dX_g = W_gᵀ · dY_g, straight into the image.
-                            gemm(transA: true, transB: false, m: g.cg, n: P, k: g.og, a: wg, lda: g.kg, b: gm, ldb: P,
+                            convGemm(transA: true, transB: false, m: g.cg, n: P, k: g.og, a: wg, lda: g.kg, b: gm, ldb: P,
                                  c: gx + (first * g.c + grp * g.cg) * g.plane, ldc: P, parallel: inner)
                         } else {
-                            gemm(transA: true, transB: false, m: g.kg, n: ld, k: g.og, a: wg, lda: g.kg, b: gm, ldb: ld,
+                            convGemm(transA: true, transB: false, m: g.kg, n: ld, k: g.og, a: wg, lda: g.kg, b: gm, ldb: ld,
                                  c: gcol, ldc: ld, parallel: inner)
                             for (i, img) in images.enumerated() {
-                                col2imImage(gcol + i * P, g, ld: ld, gx + (img * g.c + grp * g.cg) * g.plane, parallel: inner)
+                                col2imImage(gcol + i * P, g, ld: ld, gx + (img * g.c + grp * g.cg) * g.plane, parallel: inner, taps: taps)
                             }
                         }
                     }
@@ -476,13 +612,90 @@ func copyIntoPadded(_ src: UnsafePointer<Float>, _ g: Conv2dGeometry, _ pad: Uns
 @inline(__always)
 func paddedPlaneCount(_ g: Conv2dGeometry) -> Int { (g.h + 2 * g.ph) * (g.w + 2 * g.pw) + 16 }
 
+/// One output plane of a depthwise correlation: out[oh][ow] = bias + Σ pad[oh·sh + ki·dh][ow·sw + kj·dw]·k[ki][kj]
+/// over a zero-padded input plane with rows of length `wp`, 8 outputs at a time.
+@inline(__always)
+func depthwisePlane(_ pad: UnsafePointer<Float>, wp: Int, _ k: UnsafePointer<Float>, kh: Int, kw: Int,
+                    dh: Int, dw: Int, sh: Int, sw: Int, oh: Int, ow: Int, bias: Float,
+                    _ out: UnsafeMutablePointer<Float>) {
+    let bv = splat(bias)
+    if kh == 3 && kw == 3 && sw == 1 {
+        // The common case with the nine weights held in registers.
+        let w0 = splat(k[0]), w1 = splat(k[1]), w2 = splat(k[2]), w3 = splat(k[3]), w4 = splat(k[4])
+        let w5 = splat(k[5]), w6 = splat(k[6]), w7 = splat(k[7]), w8 = splat(k[8])
+        let d1 = dw, d2 = 2 * dw
+        for y in 0..<oh {
+            let r0 = pad + y * sh * wp, r1 = r0 + dh * wp, r2 = r1 + dh * wp
+            let orow = out + y * ow
+            var j = 0
+            while j + 8 <= ow {
+                var acc = bv.addingProduct(load8(r0 + j), w0)
+                acc = acc.addingProduct(load8(r0 + j + d1), w1)
+                acc = acc.addingProduct(load8(r0 + j + d2), w2)
+                acc = acc.addingProduct(load8(r1 + j), w3)
+                acc = acc.addingProduct(load8(r1 + j + d1), w4)
+                acc = acc.addingProduct(load8(r1 + j + d2), w5)
+                acc = acc.addingProduct(load8(r2 + j), w6)
+                acc = acc.addingProduct(load8(r2 + j + d1), w7)
+                acc = acc.addingProduct(load8(r2 + j + d2), w8)
+                store8(acc, orow + j)
+                j += 8
+            }
+            while j < ow {
+                var acc = bias
+                for ki in 0..<3 {
+                    let r = r0 + ki * dh * wp + j
+                    for kj in 0..<3 { acc += r[kj * dw] * k[ki * 3 + kj] }
+                }
+                orow[j] = acc
+                j += 1
+            }
+        }
+        return
+    }
+    for y in 0..<oh {
+        let orow = out + y * ow
+        let base = pad + y * sh * wp
+        var j = 0
+        if sw == 1 {
+            while j + 8 <= ow {
+                var acc = bv
+                for ki in 0..<kh {
+                    let r = base + ki * dh * wp + j
+                    for kj in 0..<kw { acc = acc.addingProduct(load8(r + kj * dw), splat(k[ki * kw + kj])) }
+                }
+                store8(acc, orow + j)
+                j += 8
+            }
+        } else {
+            while j + 8 <= ow {
+                var acc = bv
+                for ki in 0..<kh {
+                    let r = base + ki * dh * wp + j * sw
+                    for kj in 0..<kw { acc = acc.addingProduct(loadStrided8(r + kj * dw, sw), splat(k[ki * kw + kj])) }
+                }
+                store8(acc, orow + j)
+                j += 8
+            }
+        }
+        while j < ow {
+            var acc = bias
+            for ki in 0..<kh {
+                let r = base + ki * dh * wp + j * sw
+                for kj in 0..<kw { acc += r[kj * dw] * k[ki * kw + kj] }
+            }
+            orow[j] = acc
+            j += 1
+        }
+    }
+}
+
 func depthwiseForward(_ px: UnsafePointer<Float>, _ pw: UnsafePointer<Float>, _ pb: UnsafePointer<Float>?,
                       _ g: Conv2dGeometry, _ py: UnsafeMutablePointer<Float>) {
     let planes = g.n * g.c
     if planes == 0 { return }
     let wp = g.w + 2 * g.pw
     let kk = g.kh * g.kw
-    let OW = g.ow, sw = g.sw
     forEachWorker(units: planes) { worker, workers in
         let padStore = Storage(zeroed: paddedPlaneCount(g))
         let pad = padStore.pointer
@@ -490,35 +703,8 @@ func depthwiseForward(_ px: UnsafePointer<Float>, _ pw: UnsafePointer<Float>, _ 
         while p < planes {
             let ch = p % g.c
             copyIntoPadded(px + p * g.plane, g, pad)
-            let wk = pw + ch * kk
-            let b0 = pb?[ch] ?? 0
-            let bv = splat(b0)
-            let out = py + p * g.pixels
-            for oh in 0..<g.oh {
-                let orow = out + oh * OW
-                let base = pad + oh * g.sh * wp
-                var j = 0
-                while j + 8 <= OW {
-                    var acc = bv
-                    for ki in 0..<g.kh {
-                        let r = base + ki * g.dh * wp + j * sw
-                        for kj in 0..<g.kw {
-                            acc = acc.addingProduct(loadStrided8(r + kj * g.dw, sw), splat(wk[ki * g.kw + kj]))
-                        }
-                    }
-                    store8(acc, orow + j)
-                    j += 8
-                }
-                while j < OW {
-                    var acc = b0
-                    for ki in 0..<g.kh {
-                        let r = base + ki * g.dh * wp + j * sw
-                        for kj in 0..<g.kw { acc += r[kj * g.dw] * wk[ki * g.kw + kj] }
-                    }
-                    orow[j] = acc
-                    j += 1
-                }
-            }
+            depthwisePlane(pad, wp: wp, pw + ch * kk, kh: g.kh, kw: g.kw, dh: g.dh, dw: g.dw, sh: g.sh, sw: g.sw,
+                           oh: g.oh, ow: g.ow, bias: pb?[ch] ?? 0, py + p * g.pixels)
             p += workers
         }
         withExtendedLifetime(padStore) {}
@@ -526,79 +712,84 @@ func depthwiseForward(_ px: UnsafePointer<Float>, _ pw: UnsafePointer<Float>, _ 
 }
 
 /// Depthwise gradients, one channel per task: each channel's weight gradient sums images in order.
+///
+/// The input gradient is a correlation of the rotated kernel with the output gradient, zero-padded
+/// and (for strides > 1) zero-dilated, so it runs on the vector forward kernel; only padding wider
+/// than the kernel's reach falls back to scattering into a padded plane.
 func depthwiseBackward(_ pg: UnsafePointer<Float>, _ px: UnsafePointer<Float>, _ pw: UnsafePointer<Float>,
                        _ g: Conv2dGeometry, _ gx: UnsafeMutablePointer<Float>?, _ gw: UnsafeMutablePointer<Float>?) {
     let wp = g.w + 2 * g.pw
     let kk = g.kh * g.kw
     let OW = g.ow, sw = g.sw
+    // Output-gradient padding that turns the input gradient into a correlation. Output-gradient
+    // element (y, x) sits at (padTop + y·sh, padLeft + x·sw); the rest of the plane stays zero.
+    let padTop = (g.kh - 1) * g.dh - g.ph, padLeft = (g.kw - 1) * g.dw - g.pw
+    let correlate = padTop >= 0 && padLeft >= 0
+    let gph = g.h + (g.kh - 1) * g.dh, gpw = g.w + (g.kw - 1) * g.dw
+    let gpadCount = correlate ? gph * gpw + 16 : paddedPlaneCount(g)
     forEachWorker(units: g.c) { worker, workers in
         let xpadStore = Storage(zeroed: paddedPlaneCount(g))
-        let gpadStore = Storage(zeroed: paddedPlaneCount(g))
-        let xpad = xpadStore.pointer, gpad = gpadStore.pointer
-        let acc = UnsafeMutablePointer<V8>.allocate(capacity: kk)
+        let gpadStore = Storage(zeroed: gpadCount)
+        let flipStore = Storage(count: kk)
+        let xpad = xpadStore.pointer, gpad = gpadStore.pointer, flipped = flipStore.pointer
         let total = UnsafeMutablePointer<Double>.allocate(capacity: kk)
         var ch = worker
         while ch < g.c {
             let wk = pw + ch * kk
+            for k in 0..<kk { flipped[k] = wk[kk - 1 - k] }
             total.initialize(repeating: 0, count: kk)
             for img in 0..<g.n {
                 let p = img * g.c + ch
                 let gy = pg + p * g.pixels
-                if gw != nil { copyIntoPadded(px + p * g.plane, g, xpad) }
-                if gx != nil { gpad.initialize(repeating: 0, count: paddedPlaneCount(g)) }
-                acc.initialize(repeating: V8(), count: kk)
-                for oh in 0..<g.oh {
-                    let grow = gy + oh * OW
-                    let xbase = xpad + oh * g.sh * wp
-                    let gbase = gpad + oh * g.sh * wp
-                    var j = 0
-                    while j + 8 <= OW {
-                        let gv = load8(grow + j)
-                        for ki in 0..<g.kh {
-                            let off = ki * g.dh * wp + j * sw
-                            for kj in 0..<g.kw {
-                                let k = ki * g.kw + kj
-                                if gw != nil {
-                                    acc[k] = acc[k].addingProduct(gv, loadStrided8(xbase + off + kj * g.dw, sw))
+                if gw != nil {
+                    copyIntoPadded(px + p * g.plane, g, xpad)
+                    // dW[k] += Σ gy · (input shifted by tap k)
+                    for ki in 0..<g.kh {
+                        for kj in 0..<g.kw {
+                            var acc = V8()
+                            var tail: Float = 0
+                            for oh in 0..<g.oh {
+                                let grow = gy + oh * OW
+                                let xrow = xpad + (oh * g.sh + ki * g.dh) * wp + kj * g.dw
+                                var j = 0
+                                while j + 8 <= OW {
+                                    acc = acc.addingProduct(load8(grow + j), loadStrided8(xrow + j * sw, sw))
+                                    j += 8
                                 }
-                                if gx != nil {
-                                    let d = gbase + off + kj * g.dw
-                                    let contrib = gv * splat(wk[k])
-                                    if sw == 1 {
-                                        store8(load8(d) + contrib, d)
-                                    } else {
-                                        for l in 0..<8 { d[l * sw] += contrib[l] }
-                                    }
-                                }
+                                while j < OW { tail += grow[j] * xrow[j * sw]; j += 1 }
                             }
+                            total[ki * g.kw + kj] += Double(acc.sum() + tail)
                         }
-                        j += 8
-                    }
-                    while j < OW {
-                        let gvs = grow[j]
-                        for ki in 0..<g.kh {
-                            let off = ki * g.dh * wp + j * sw
-                            for kj in 0..<g.kw {
-                                let k = ki * g.kw + kj
-                                if gw != nil { total[k] += Double(gvs * xbase[off + kj * g.dw]) }
-                                if gx != nil { gbase[off + kj * g.dw] += gvs * wk[k] }
-                            }
-                        }
-                        j += 1
                     }
                 }
-                if gw != nil { for k in 0..<kk { total[k] += Double(acc[k].sum()) } }
-                if let gx {
-                    let dst = gx + p * g.plane
-                    for ih in 0..<g.h { (dst + ih * g.w).update(from: gpad + (ih + g.ph) * wp + g.pw, count: g.w) }
+                guard let gx else { continue }
+                let dst = gx + p * g.plane
+                if correlate {
+                    for y in 0..<g.oh {
+                        let row = gpad + (padTop + y * g.sh) * gpw + padLeft
+                        if sw == 1 { copyFloats(gy + y * OW, row, OW) } else { for x in 0..<OW { row[x * sw] = gy[y * OW + x] } }
+                    }
+                    depthwisePlane(gpad, wp: gpw, flipped, kh: g.kh, kw: g.kw, dh: g.dh, dw: g.dw, sh: 1, sw: 1,
+                                   oh: g.h, ow: g.w, bias: 0, dst)
+                } else {
+                    gpad.initialize(repeating: 0, count: gpadCount)
+                    for oh in 0..<g.oh {
+                        for ow in 0..<OW {
+                            let v = gy[oh * OW + ow]
+                            let base = gpad + oh * g.sh * wp + ow * sw
+                            for ki in 0..<g.kh {
+                                for kj in 0..<g.kw { base[ki * g.dh * wp + kj * g.dw] += v * wk[ki * g.kw + kj] }
+                            }
+                        }
+                    }
+                    for ih in 0..<g.h { copyFloats(gpad + (ih + g.ph) * wp + g.pw, dst + ih * g.w, g.w) }
                 }
             }
             if let gw { for k in 0..<kk { gw[ch * kk + k] = Float(total[k]) } }
             ch += workers
         }
-        acc.deallocate()
         total.deallocate()
-        withExtendedLifetime((xpadStore, gpadStore)) {}
+        withExtendedLifetime((xpadStore, gpadStore, flipStore)) {}
     }
 }
 
@@ -633,10 +824,11 @@ struct WinogradShape {
     let oh: Int, ow: Int
     /// Tile rows and columns (2×2 outputs each).
     let th: Int, tw: Int
-    /// Zero-padded input plane: rows, row length (room for 8-tile blocks and 16-wide loads).
-    let hp: Int, wp: Int
-    /// Padded output-gradient plane row length.
-    let wpg: Int
+    /// Zero-padded input plane, stored as its even and its odd columns (two hp × wpe planes) so
+    /// every tile's 4 columns are contiguous loads: rows, columns per half.
+    let hp: Int, wpe: Int
+    /// Padded output-gradient plane (also split into even and odd columns): columns per half.
+    let wge: Int
     let sub: Int, subBatches: Int, chunks: Int
 
     var tiles: Int { th * tw }
@@ -649,77 +841,95 @@ struct WinogradShape {
         tw = (ow + 1) / 2
         let blocks = (tw + 7) / 8
         hp = 2 * th + 2
-        wp = Swift.max(16 * blocks + 4, w + pw)
-        wpg = 16 * blocks + 16
+        wpe = Swift.max(8 * blocks + 8, (w + pw) / 2 + 1)
+        wge = 8 * blocks + 8
         let t = th * tw
         var s = 1
-        while s * t < 384 && s * 2 <= n && 16 * Swift.max(c, o) * s * 2 * t <= (1 << 22) { s *= 2 }
+        // Aim for GEMMs at least 384 columns wide, but keep two or more sub-batches to divide.
+        while s * t < 384 && s * 4 <= n && 16 * Swift.max(c, o) * s * 2 * t <= (1 << 22) { s *= 2 }
         sub = s
         subBatches = (n + s - 1) / s
-        chunks = Swift.min(subBatches, 8)
+        chunks = convGradientChunks(subBatches: subBatches, gradientCount: 16 * o * c)
     }
 
     @inline(__always) func images(_ s: Int) -> Range<Int> { (s * sub)..<Swift.min(n, (s + 1) * sub) }
     @inline(__always) func subBatches(inChunk ch: Int) -> Range<Int> {
         (ch * subBatches / chunks)..<((ch + 1) * subBatches / chunks)
     }
-    var padCount: Int { hp * wp + 32 }
-    var gradPadCount: Int { 2 * th * wpg + 32 }
-}
-
-@inline(__always)
-func storeCount8(_ v: V8, _ p: UnsafeMutablePointer<Float>, _ n: Int) {
-    if n == 8 { store8(v, p) } else { storePartial(v, p, n) }
-}
-
-@inline(__always)
-func loadCount8(_ p: UnsafePointer<Float>, _ n: Int) -> V8 {
-    n == 8 ? load8(p) : loadPartial(p, n)
+    var padCount: Int { 2 * hp * wpe }
+    var gradPadCount: Int { 2 * 2 * th * wge }
+    /// Row length of the transformed matrices for a sub-batch of `images` images: the tile
+    /// columns plus 8 so that every 8-tile block may be stored whole (the spare lanes of a
+    /// row's last block land in the next image's columns, written afterwards, or in the padding).
+    @inline(__always) func rowLength(images: Int) -> Int { images * tiles + 8 }
+    /// Floats of one transformed [16][rows][rowLength] buffer.
+    func matrixCount(rows: Int) -> Int { 16 * rows * rowLength(images: sub) }
 }
 
 /// Writes a, b interleaved (a0 b0 a1 b1 …) to `n` ≤ 16 floats at p.
 @inline(__always)
 func storeInterleaved(_ a: V8, _ b: V8, _ p: UnsafeMutablePointer<Float>, _ n: Int) {
-    var z = SIMD16<Float>()
-    z.evenHalf = a
-    z.oddHalf = b
+    let lo = V8(a[0], b[0], a[1], b[1], a[2], b[2], a[3], b[3])
+    let hi = V8(a[4], b[4], a[5], b[5], a[6], b[6], a[7], b[7])
     if n == 16 {
-        UnsafeMutableRawPointer(p).storeBytes(of: z, as: SIMD16<Float>.self)
+        store8(lo, p)
+        store8(hi, p + 8)
     } else {
-        for l in 0..<n { p[l] = z[l] }
+        for l in 0..<Swift.min(n, 8) { p[l] = lo[l] }
+        if n > 8 { for l in 0..<(n - 8) { p[8 + l] = hi[l] } }
     }
 }
 
-/// Bᵀ d B of every tile of one padded input plane; element ξ of tile t goes to dst[ξ·xiStride + t].
+/// Copies n floats to padded columns `offset ..< offset + n` of a row stored as even columns
+/// (`even[c / 2]`) and odd columns (`odd[c / 2]`).
+@inline(__always)
+func deinterleaveRow(_ src: UnsafePointer<Float>, _ n: Int, offset: Int,
+                     _ even: UnsafeMutablePointer<Float>, _ odd: UnsafeMutablePointer<Float>) {
+    var k = 0
+    if offset & 1 == 1, n > 0 { odd[offset >> 1] = src[0]; k = 1 }
+    // From here padded column offset + k is even.
+    while k + 16 <= n {
+        let a = load8(src + k), b = load8(src + k + 8)
+        let h = (offset + k) >> 1
+        store8(V8(a[0], a[2], a[4], a[6], b[0], b[2], b[4], b[6]), even + h)
+        store8(V8(a[1], a[3], a[5], a[7], b[1], b[3], b[5], b[7]), odd + h)
+        k += 16
+    }
+    while k < n {
+        let c = offset + k
+        if c & 1 == 0 { even[c >> 1] = src[k] } else { odd[c >> 1] = src[k] }
+        k += 1
+    }
+}
+
+/// Bᵀ d B of every tile of one padded input plane (even/odd column halves, see
+/// `WinogradShape.wpe`); element ξ of tile t goes to dst[ξ·xiStride + t].
+/// Stores whole 8-tile blocks (see `WinogradShape.rowLength`).
 func winogradInputTransform(_ pad: UnsafePointer<Float>, _ s: WinogradShape, _ dst: UnsafeMutablePointer<Float>, xiStride: Int) {
-    let wp = s.wp, tw = s.tw
+    let we = s.wpe, tw = s.tw
+    let even = pad, odd = pad + s.hp * we
     for ty in 0..<s.th {
-        let r0 = pad + 2 * ty * wp, r1 = r0 + wp, r2 = r1 + wp, r3 = r2 + wp
         var tx = 0
         while tx < tw {
-            let cnt = Swift.min(8, tw - tx)
-            let c0 = 2 * tx
-            // t = Bᵀ d, column by column.
-            var t0 = (V8(), V8(), V8(), V8()), t1 = t0, t2 = t0, t3 = t0
-            @inline(__always) func column(_ j: Int) -> (V8, V8, V8, V8) {
-                let d0 = loadEven8(r0 + c0 + j), d1 = loadEven8(r1 + c0 + j)
-                let d2 = loadEven8(r2 + c0 + j), d3 = loadEven8(r3 + c0 + j)
-                return (d0 - d2, d1 + d2, d2 - d1, d1 - d3)
+            // Columns 2tx … 2tx+3 of padded row 2ty + r, for 8 tiles.
+            @inline(__always) func quad(_ r: Int) -> (V8, V8, V8, V8) {
+                let off = (2 * ty + r) * we + tx
+                return (load8(even + off), load8(odd + off), load8(even + off + 1), load8(odd + off + 1))
             }
-            let k0 = column(0), k1 = column(1), k2 = column(2), k3 = column(3)
-            t0 = (k0.0, k1.0, k2.0, k3.0)
-            t1 = (k0.1, k1.1, k2.1, k3.1)
-            t2 = (k0.2, k1.2, k2.2, k3.2)
-            t3 = (k0.3, k1.3, k2.3, k3.3)
-            let base = dst + ty * tw + tx
-            @inline(__always) func row(_ i: Int, _ t: (V8, V8, V8, V8)) {
-                let p = base + 4 * i * xiStride
-                storeCount8(t.0 - t.2, p, cnt)
-                storeCount8(t.1 + t.2, p + xiStride, cnt)
-                storeCount8(t.2 - t.1, p + 2 * xiStride, cnt)
-                storeCount8(t.1 - t.3, p + 3 * xiStride, cnt)
+            let d0 = quad(0), d1 = quad(1), d2 = quad(2), d3 = quad(3)
+            let p = dst + ty * tw + tx
+            // Row i of t = Bᵀ d, then V row i = t_i B.
+            @inline(__always) func row(_ i: Int, _ a: V8, _ b: V8, _ c: V8, _ d: V8) {
+                let q = p + 4 * i * xiStride
+                store8(a - c, q)
+                store8(b + c, q + xiStride)
+                store8(c - b, q + 2 * xiStride)
+                store8(b - d, q + 3 * xiStride)
             }
-            row(0, t0); row(1, t1); row(2, t2); row(3, t3)
+            row(0, d0.0 - d2.0, d0.1 - d2.1, d0.2 - d2.2, d0.3 - d2.3)
+            row(1, d1.0 + d2.0, d1.1 + d2.1, d1.2 + d2.2, d1.3 + d2.3)
+            row(2, d2.0 - d1.0, d2.1 - d1.1, d2.2 - d1.2, d2.3 - d1.3)
+            row(3, d1.0 - d3.0, d1.1 - d3.1, d1.2 - d3.2, d1.3 - d3.3)
             tx += 8
         }
     }
@@ -733,22 +943,18 @@ func winogradOutputTransform(_ m: UnsafePointer<Float>, _ s: WinogradShape, xiSt
     for ty in 0..<s.th {
         var tx = 0
         while tx < tw {
-            let cnt = Swift.min(8, tw - tx)
             let base = m + ty * tw + tx
-            @inline(__always) func ld(_ xi: Int) -> V8 { loadCount8(base + xi * xiStride, cnt) }
-            // s = Aᵀ m (rows), then · A (columns).
-            var sa = (V8(), V8(), V8(), V8()), sb = sa
+            // One column j of Aᵀ m, then the two rows times A.
             @inline(__always) func column(_ j: Int) -> (V8, V8) {
-                let m0 = ld(j), m1 = ld(4 + j), m2 = ld(8 + j), m3 = ld(12 + j)
+                let m0 = load8(base + j * xiStride), m1 = load8(base + (4 + j) * xiStride)
+                let m2 = load8(base + (8 + j) * xiStride), m3 = load8(base + (12 + j) * xiStride)
                 return (m0 + m1 + m2, m1 - m2 - m3)
             }
             let q0 = column(0), q1 = column(1), q2 = column(2), q3 = column(3)
-            sa = (q0.0, q1.0, q2.0, q3.0)
-            sb = (q0.1, q1.1, q2.1, q3.1)
-            let y00 = sa.0 + sa.1 + sa.2 + bv, y01 = sa.1 - sa.2 - sa.3 + bv
-            let y10 = sb.0 + sb.1 + sb.2 + bv, y11 = sb.1 - sb.2 - sb.3 + bv
+            let y00 = q0.0 + q1.0 + q2.0 + bv, y01 = q1.0 - q2.0 - q3.0 + bv
+            let y10 = q0.1 + q1.1 + q2.1 + bv, y11 = q1.1 - q2.1 - q3.1 + bv
             let col = 2 * tx
-            let n = Swift.min(2 * cnt, OW - col)
+            let n = Swift.min(16, OW - col)
             storeInterleaved(y00, y01, out + 2 * ty * OW + col, n)
             if 2 * ty + 1 < OH { storeInterleaved(y10, y11, out + (2 * ty + 1) * OW + col, n) }
             tx += 8
@@ -756,25 +962,25 @@ func winogradOutputTransform(_ m: UnsafePointer<Float>, _ s: WinogradShape, xiSt
     }
 }
 
-/// A dY Aᵀ of every 2×2 output-gradient tile of one padded plane (2·th rows of length wpg).
+/// A dY Aᵀ of every 2×2 output-gradient tile of one padded plane (2·th rows, even/odd column
+/// halves of `wge` columns). Stores whole 8-tile blocks.
 func winogradGradOutputTransform(_ gpad: UnsafePointer<Float>, _ s: WinogradShape, _ dst: UnsafeMutablePointer<Float>, xiStride: Int) {
-    let wpg = s.wpg, tw = s.tw
+    let we = s.wge, tw = s.tw
+    let even = gpad, odd = gpad + 2 * s.th * we
     for ty in 0..<s.th {
-        let r0 = gpad + 2 * ty * wpg, r1 = r0 + wpg
+        let r0 = 2 * ty * we, r1 = r0 + we
         var tx = 0
         while tx < tw {
-            let cnt = Swift.min(8, tw - tx)
-            let c0 = 2 * tx
-            let g00 = loadEven8(r0 + c0), g01 = loadEven8(r0 + c0 + 1)
-            let g10 = loadEven8(r1 + c0), g11 = loadEven8(r1 + c0 + 1)
+            let g00 = load8(even + r0 + tx), g01 = load8(odd + r0 + tx)
+            let g10 = load8(even + r1 + tx), g11 = load8(odd + r1 + tx)
+            let p = dst + ty * tw + tx
             // Rows of A·g: g0, g0 + g1, g0 − g1, −g1 (two columns each), then the same on columns.
-            let base = dst + ty * tw + tx
             @inline(__always) func row(_ i: Int, _ a: V8, _ b: V8) {
-                let p = base + 4 * i * xiStride
-                storeCount8(a, p, cnt)
-                storeCount8(a + b, p + xiStride, cnt)
-                storeCount8(a - b, p + 2 * xiStride, cnt)
-                storeCount8(V8() - b, p + 3 * xiStride, cnt)
+                let q = p + 4 * i * xiStride
+                store8(a, q)
+                store8(a + b, q + xiStride)
+                store8(a - b, q + 2 * xiStride)
+                store8(V8() - b, q + 3 * xiStride)
             }
             row(0, g00, g01)
             row(1, g00 + g10, g01 + g11)
@@ -871,7 +1077,11 @@ func winogradTransformImage(_ src: UnsafePointer<Float>, _ s: WinogradShape, cha
     let xiStride = s.c * ld
     for ch in channels {
         let plane = src + ch * s.h * s.w
-        for ih in 0..<s.h { (pad + (ih + s.ph) * s.wp + s.pw).update(from: plane + ih * s.w, count: s.w) }
+        let odd = pad + s.hp * s.wpe
+        for ih in 0..<s.h {
+            let r = (ih + s.ph) * s.wpe
+            deinterleaveRow(plane + ih * s.w, s.w, offset: s.pw, pad + r, odd + r)
+        }
         winogradInputTransform(pad, s, v + ch * ld, xiStride: xiStride)
     }
 }
@@ -881,15 +1091,16 @@ func winogradForward(_ px: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ pb
                      _ s: WinogradShape, _ py: UnsafeMutablePointer<Float>) {
     if s.subBatches == 0 { return }
     let T = s.tiles
+    let inner = s.subBatches == 1
     forEachWorker(units: s.subBatches) { worker, workers in
-        let inner = workers == 1
-        let vStore = Storage(count: 16 * s.c * s.sub * T), mStore = Storage(count: 16 * s.o * s.sub * T)
+        // Zeroed so the spare lanes of partial blocks always hold finite values.
+        let vStore = Storage(zeroed: s.matrixCount(rows: s.c)), mStore = Storage(zeroed: s.matrixCount(rows: s.o))
         let padStore = Storage(zeroed: s.padCount)
         let v = vStore.pointer, m = mStore.pointer
         var sb = worker
         while sb < s.subBatches {
             let images = s.images(sb)
-            let ld = images.count * T
+            let cols = images.count * T, ld = s.rowLength(images: images.count)
             for (i, img) in images.enumerated() {
                 let src = px + img * s.c * s.h * s.w
                 winogradChannels(s.c, padCount: s.padCount, scratch: padStore.pointer, parallel: inner) { r, pad in
@@ -897,7 +1108,7 @@ func winogradForward(_ px: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ pb
                 }
             }
             for xi in 0..<16 {
-                gemm(transA: false, transB: false, m: s.o, n: ld, k: s.c, a: u + xi * s.o * s.c, lda: s.c,
+                convGemm(transA: false, transB: false, m: s.o, n: cols, k: s.c, a: u + xi * s.o * s.c, lda: s.c,
                      b: v + xi * s.c * ld, ldb: ld, c: m + xi * s.o * ld, ldc: ld, parallel: inner)
             }
             let outPlane = s.oh * s.ow
@@ -936,9 +1147,9 @@ func winogradBackward(_ pg: UnsafePointer<Float>, _ px: UnsafePointer<Float>, _ 
     let T = s.tiles
     let duStore = Storage(count: s.chunks * uCount)
     let du = duStore.pointer
+    let inner = s.chunks == 1
     forEachWorker(units: s.chunks) { worker, workers in
-        let inner = workers == 1
-        let vStore = Storage(count: 16 * s.c * s.sub * T), gyStore = Storage(count: 16 * s.o * s.sub * T)
+        let vStore = Storage(zeroed: s.matrixCount(rows: s.c)), gyStore = Storage(zeroed: s.matrixCount(rows: s.o))
         let padStore = Storage(zeroed: s.padCount), gpadStore = Storage(zeroed: s.gradPadCount)
         let v = vStore.pointer, gy = gyStore.pointer
         var chunk = worker
@@ -947,7 +1158,7 @@ func winogradBackward(_ pg: UnsafePointer<Float>, _ px: UnsafePointer<Float>, _ 
             var first = true
             for sb in s.subBatches(inChunk: chunk) {
                 let images = s.images(sb)
-                let ld = images.count * T
+                let cols = images.count * T, ld = s.rowLength(images: images.count)
                 for (i, img) in images.enumerated() {
                     let src = px + img * s.c * s.h * s.w
                     winogradChannels(s.c, padCount: s.padCount, scratch: padStore.pointer, parallel: inner) { r, pad in
@@ -957,13 +1168,14 @@ func winogradBackward(_ pg: UnsafePointer<Float>, _ px: UnsafePointer<Float>, _ 
                     winogradChannels(s.o, padCount: s.gradPadCount, scratch: gpadStore.pointer, parallel: inner) { r, gpad in
                         for oc in r {
                             let plane = gsrc + oc * s.oh * s.ow
-                            for y in 0..<s.oh { (gpad + y * s.wpg).update(from: plane + y * s.ow, count: s.ow) }
+                            let odd = gpad + 2 * s.th * s.wge
+                            for y in 0..<s.oh { deinterleaveRow(plane + y * s.ow, s.ow, offset: 0, gpad + y * s.wge, odd + y * s.wge) }
                             winogradGradOutputTransform(gpad, s, gy + oc * ld + i * T, xiStride: s.o * ld)
                         }
                     }
                 }
                 for xi in 0..<16 {
-                    gemm(transA: false, transB: true, m: s.o, n: s.c, k: ld, a: gy + xi * s.o * ld, lda: ld,
+                    convGemm(transA: false, transB: true, m: s.o, n: s.c, k: cols, a: gy + xi * s.o * ld, lda: ld,
                          b: v + xi * s.c * ld, ldb: ld, beta: first ? 0 : 1, c: acc + xi * s.o * s.c, ldc: s.c, parallel: inner)
                 }
                 first = false

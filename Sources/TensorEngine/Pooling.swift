@@ -2,7 +2,8 @@ import Foundation
 
 // MARK: - 2-D pooling
 //
-// NCHW input (or unbatched [C, H, W]), PyTorch semantics in floor mode. Every kernel works on one
+// NCHW input (or unbatched [C, H, W]), PyTorch semantics in floor mode (no ceil_mode, no
+// dilation, no divisor_override; padding at most half the kernel, as PyTorch requires). Every kernel works on one
 // (image, channel) plane at a time and planes are divided between workers, so each output and
 // each input-gradient element is computed by one thread in a fixed order: results do not depend
 // on the thread count.
@@ -35,10 +36,11 @@ func poolWindow(_ x: Tensor, _ p: PoolPlanes, kernel: (Int, Int), stride: (Int, 
     return (oh, ow)
 }
 
-/// Runs `body(plane)` for every plane, planes split between workers in contiguous ranges.
+/// Runs `body` on contiguous ranges of planes, split between workers (each plane is handled by
+/// exactly one call, so per-plane results do not depend on the split).
 @inline(__always)
-func forEachPlane(_ planes: Int, work: Int, _ body: (Int) -> Void) {
-    Parallel.forRange(planes, grain: max(1, 32768 / max(work, 1))) { r in for p in r { body(p) } }
+func forEachPlane(_ planes: Int, work: Int, _ body: (Range<Int>) -> Void) {
+    Parallel.forRange(planes, grain: max(1, 32768 / max(work, 1)), body)
 }
 
 /// Owns the argmax indices of a max-pool forward pass until its backward pass has run.
@@ -59,6 +61,7 @@ public func maxPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil
     let st = stride ?? kernel
     let (oh, ow) = try poolWindow(x, pp, kernel: kernel, stride: st, padding: padding, op: op)
     let H = pp.h, W = pp.w, kh = kernel.0, kw = kernel.1, sh = st.0, sw = st.1, ph = padding.0, pw = padding.1
+    try require(H * W <= Int(Int32.max), op, "input planes of \(H)×\(W) are too large for 32-bit argmax indices")
     let xc = x.contiguousData()
     let out = Tensor(uninitialized: pp.lead + [oh, ow])
     let recording = needsGrad(x)
@@ -67,20 +70,25 @@ public func maxPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil
     withExtendedLifetime(xc) {
         let px = xc.data, po = out.data
         let pi: UnsafeMutablePointer<Int32>? = recording ? indices.pointer : nil
-        forEachPlane(pp.planes, work: outPlane * kh * kw) { p in
-            maxPoolPlane(px + p * inPlane, po + p * outPlane, pi.map { $0 + p * outPlane },
-                         H, W, oh, ow, kh, kw, sh, sw, ph, pw)
+        forEachPlane(pp.planes, work: outPlane * kh * kw) { r in
+            for p in r {
+                maxPoolPlane(px + p * inPlane, po + p * outPlane, pi.map { $0 + p * outPlane },
+                             H, W, oh, ow, kh, kw, sh, sw, ph, pw)
+            }
         }
     }
     let planes = pp.planes
     return out.recorded("maxPool2d", [x]) { g in
         let gc = g.contiguousData()
-        let gx = Tensor.zeros(x.shape)
+        let gx = Tensor(uninitialized: x.shape)
         withExtendedLifetime((gc, indices)) {
             let pg = gc.data, pgx = gx.data, pi = indices.pointer
-            forEachPlane(planes, work: outPlane) { p in
-                let src = pg + p * outPlane, idx = pi + p * outPlane, dst = pgx + p * inPlane
-                for i in 0..<outPlane { dst[Int(idx[i])] += src[i] }
+            forEachPlane(planes, work: inPlane) { r in
+                for p in r {
+                    let src = pg + p * outPlane, idx = pi + p * outPlane, dst = pgx + p * inPlane
+                    zeroFill(dst, inPlane)
+                    for i in 0..<outPlane { dst[Int(idx[i])] += src[i] }
+                }
             }
         }
         return [gx]
@@ -144,6 +152,91 @@ func maxPoolPlane(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float
 
 // MARK: - Average pooling
 
+/// One axis of an averaging window: input range `lo ..< hi` and this axis's factor of the divisor.
+struct AverageBin {
+    let lo: Int, hi: Int, divisor: Int
+}
+
+/// Window averages of every plane: out[i][j] = Σ x[rows[i]][cols[j]] / (rows[i].divisor · cols[j].divisor).
+/// Rows of a window are first summed with vector adds, then each window sums its columns.
+func windowAverageForward(_ px: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>, planes: Int, h: Int, w: Int,
+                          rows: [AverageBin], cols: [AverageBin]) {
+    let oh = rows.count, ow = cols.count
+    rows.withUnsafeBufferPointer { rb in
+        cols.withUnsafeBufferPointer { cb in
+            forEachPlane(planes, work: h * w) { range in
+                let rowStore = Storage(count: w)
+                let acc = rowStore.pointer
+                for p in range {
+                    let src = px + p * h * w, dst = po + p * oh * ow
+                    for i in 0..<oh {
+                        let r = rb[i]
+                        if r.hi > r.lo {
+                            copyFloats(src + r.lo * w, acc, w)
+                            for ih in (r.lo + 1)..<r.hi { zip8(acc, src + ih * w, acc, w) { $0 + $1 } }
+                        } else {
+                            zeroFill(acc, w)
+                        }
+                        for j in 0..<ow {
+                            let c = cb[j]
+                            dst[i * ow + j] = sum8(acc + c.lo, c.hi - c.lo) / Float(r.divisor * c.divisor)
+                        }
+                    }
+                }
+                withExtendedLifetime(rowStore) {}
+            }
+        }
+    }
+}
+
+/// The adjoint of `windowAverageForward`: each output gradient spreads evenly over its window
+/// (each input element gathers its terms in a fixed order).
+func windowAverageBackward(_ pg: UnsafePointer<Float>, _ pgx: UnsafeMutablePointer<Float>, planes: Int, h: Int, w: Int,
+                           rows: [AverageBin], cols: [AverageBin]) {
+    let oh = rows.count, ow = cols.count
+    rows.withUnsafeBufferPointer { rb in
+        cols.withUnsafeBufferPointer { cb in
+            forEachPlane(planes, work: h * w) { range in
+                let rowStore = Storage(count: w)
+                let acc = rowStore.pointer
+                for p in range {
+                    let src = pg + p * oh * ow, dst = pgx + p * h * w
+                    zeroFill(dst, h * w)
+                    for i in 0..<oh {
+                        let r = rb[i]
+                        if r.hi <= r.lo { continue }
+                        zeroFill(acc, w)
+                        for j in 0..<ow {
+                            let c = cb[j]
+                            let v = splat(src[i * ow + j] / Float(r.divisor * c.divisor))
+                            map8(acc + c.lo, acc + c.lo, c.hi - c.lo) { $0 + v }
+                        }
+                        for ih in r.lo..<r.hi { zip8(dst + ih * w, acc, dst + ih * w, w) { $0 + $1 } }
+                    }
+                }
+                withExtendedLifetime(rowStore) {}
+            }
+        }
+    }
+}
+
+/// Forward and backward of a window average over planes, recorded on the tape.
+func windowAverage(_ x: Tensor, _ pp: PoolPlanes, rows: [AverageBin], cols: [AverageBin], name: String) -> Tensor {
+    let xc = x.contiguousData()
+    let out = Tensor(uninitialized: pp.lead + [rows.count, cols.count])
+    withExtendedLifetime(xc) {
+        windowAverageForward(xc.data, out.data, planes: pp.planes, h: pp.h, w: pp.w, rows: rows, cols: cols)
+    }
+    return out.recorded(name, [x]) { g in
+        let gc = g.contiguousData()
+        let gx = Tensor(uninitialized: x.shape)
+        withExtendedLifetime(gc) {
+            windowAverageBackward(gc.data, gx.data, planes: pp.planes, h: pp.h, w: pp.w, rows: rows, cols: cols)
+        }
+        return [gx]
+    }
+}
+
 /// Average pooling like `torch.nn.functional.avg_pool2d` (floor mode). With `countIncludePad`
 /// the divisor is the whole window; without, only the window's elements inside the input.
 /// `stride` defaults to the kernel size.
@@ -153,69 +246,17 @@ public func avgPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil
     let pp = try poolPlanes(x, op: op)
     let st = stride ?? kernel
     let (oh, ow) = try poolWindow(x, pp, kernel: kernel, stride: st, padding: padding, op: op)
-    let H = pp.h, W = pp.w, kh = kernel.0, kw = kernel.1, sh = st.0, sw = st.1, ph = padding.0, pw = padding.1
-    let inPlane = H * W, outPlane = oh * ow
-    // Window bounds for output index i along one axis: clipped range and divisor factor.
-    func bounds(_ i: Int, _ s: Int, _ p: Int, _ k: Int, _ n: Int) -> (Int, Int, Int) {
-        let start = i * s - p
-        let end = min(start + k, n + p)
-        let padded = end - start
-        let lo = max(start, 0), hi = min(end, n)
-        return (lo, hi, countIncludePad ? padded : hi - lo)
-    }
-    let rows = (0..<oh).map { bounds($0, sh, ph, kh, H) }
-    let cols = (0..<ow).map { bounds($0, sw, pw, kw, W) }
-    let xc = x.contiguousData()
-    let out = Tensor(uninitialized: pp.lead + [oh, ow])
-    withExtendedLifetime(xc) {
-        let px = xc.data, po = out.data
-        rows.withUnsafeBufferPointer { rb in
-            cols.withUnsafeBufferPointer { cb in
-                forEachPlane(pp.planes, work: outPlane * kh * kw) { p in
-                    let src = px + p * inPlane, dst = po + p * outPlane
-                    for i in 0..<oh {
-                        let (h0, h1, hd) = rb[i]
-                        for j in 0..<ow {
-                            let (w0, w1, wd) = cb[j]
-                            var s: Float = 0
-                            for ih in h0..<h1 {
-                                let row = src + ih * W
-                                for iw in w0..<w1 { s += row[iw] }
-                            }
-                            dst[i * ow + j] = s / Float(hd * wd)
-                        }
-                    }
-                }
-            }
+    // Window of output index i along one axis (PyTorch: the padded window is clipped to n + p).
+    func bins(_ count: Int, _ s: Int, _ p: Int, _ k: Int, _ n: Int) -> [AverageBin] {
+        (0..<count).map { i in
+            let start = i * s - p
+            let end = min(start + k, n + p)
+            let lo = max(start, 0), hi = min(end, n)
+            return AverageBin(lo: lo, hi: hi, divisor: countIncludePad ? end - start : hi - lo)
         }
     }
-    let planes = pp.planes
-    return out.recorded("avgPool2d", [x]) { g in
-        let gc = g.contiguousData()
-        let gx = Tensor.zeros(x.shape)
-        withExtendedLifetime(gc) {
-            let pg = gc.data, pgx = gx.data
-            rows.withUnsafeBufferPointer { rb in
-                cols.withUnsafeBufferPointer { cb in
-                    forEachPlane(planes, work: outPlane * kh * kw) { p in
-                        let src = pg + p * outPlane, dst = pgx + p * inPlane
-                        for i in 0..<oh {
-                            let (h0, h1, hd) = rb[i]
-                            for j in 0..<ow {
-                                let (w0, w1, wd) = cb[j]
-                                let v = src[i * ow + j] / Float(hd * wd)
-                                for ih in h0..<h1 {
-                                    let row = dst + ih * W
-                                    for iw in w0..<w1 { row[iw] += v }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return [gx]
-    }
+    return windowAverage(x, pp, rows: bins(oh, st.0, padding.0, kernel.0, pp.h),
+                         cols: bins(ow, st.1, padding.1, kernel.1, pp.w), name: "avgPool2d")
 }
 
 // MARK: - Adaptive average pooling
@@ -227,58 +268,11 @@ public func adaptiveAvgPool2d(_ x: Tensor, outputSize: (Int, Int)) throws -> Ten
     let pp = try poolPlanes(x, op: op)
     try require(outputSize.0 > 0 && outputSize.1 > 0, op,
                 "output size must be positive, got (\(outputSize.0), \(outputSize.1))")
-    let H = pp.h, W = pp.w, oh = outputSize.0, ow = outputSize.1
-    let inPlane = H * W, outPlane = oh * ow
-    func bins(_ out: Int, _ n: Int) -> [(Int, Int)] {
-        (0..<out).map { i in ((i * n) / out, ((i + 1) * n + out - 1) / out) }
-    }
-    let rows = bins(oh, H), cols = bins(ow, W)
-    let xc = x.contiguousData()
-    let out = Tensor(uninitialized: pp.lead + [oh, ow])
-    withExtendedLifetime(xc) {
-        let px = xc.data, po = out.data
-        rows.withUnsafeBufferPointer { rb in
-            cols.withUnsafeBufferPointer { cb in
-                forEachPlane(pp.planes, work: inPlane) { p in
-                    let src = px + p * inPlane, dst = po + p * outPlane
-                    for i in 0..<oh {
-                        let (h0, h1) = rb[i]
-                        for j in 0..<ow {
-                            let (w0, w1) = cb[j]
-                            var s: Float = 0
-                            for ih in h0..<h1 { s += sum8(src + ih * W + w0, w1 - w0) }
-                            dst[i * ow + j] = s / Float((h1 - h0) * (w1 - w0))
-                        }
-                    }
-                }
-            }
+    func bins(_ out: Int, _ n: Int) -> [AverageBin] {
+        (0..<out).map { i in
+            let lo = (i * n) / out, hi = ((i + 1) * n + out - 1) / out
+            return AverageBin(lo: lo, hi: hi, divisor: hi - lo)
         }
     }
-    let planes = pp.planes
-    return out.recorded("adaptiveAvgPool2d", [x]) { g in
-        let gc = g.contiguousData()
-        let gx = Tensor.zeros(x.shape)
-        withExtendedLifetime(gc) {
-            let pg = gc.data, pgx = gx.data
-            rows.withUnsafeBufferPointer { rb in
-                cols.withUnsafeBufferPointer { cb in
-                    forEachPlane(planes, work: inPlane) { p in
-                        let src = pg + p * outPlane, dst = pgx + p * inPlane
-                        for i in 0..<oh {
-                            let (h0, h1) = rb[i]
-                            for j in 0..<ow {
-                                let (w0, w1) = cb[j]
-                                let v = splat(src[i * ow + j] / Float((h1 - h0) * (w1 - w0)))
-                                for ih in h0..<h1 {
-                                    let row = dst + ih * W + w0
-                                    map8(row, row, w1 - w0) { $0 + v }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return [gx]
-    }
+    return windowAverage(x, pp, rows: bins(outputSize.0, pp.h), cols: bins(outputSize.1, pp.w), name: "adaptiveAvgPool2d")
 }

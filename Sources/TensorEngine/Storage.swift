@@ -30,7 +30,13 @@ public final class BufferPool {
     private var cachedBytes = 0
     private let lock = NSLock()
     /// The most bytes the pool keeps for reuse; beyond it, freed buffers go back to the system.
-    public var budgetBytes: Int = 256 << 20
+    /// Defaults to a quarter of physical memory, at most 4 GiB (`RUNPIPE_POOL_MB` overrides): a
+    /// training step's activations then come back from the pool every step instead of being
+    /// unmapped and faulted in again.
+    public var budgetBytes: Int = {
+        if let s = ProcessInfo.processInfo.environment["RUNPIPE_POOL_MB"], let mb = Int(s), mb >= 0 { return mb << 20 }
+        return Int(min(ProcessInfo.processInfo.physicalMemory / 4, 4 << 30))
+    }()
     /// Buffers smaller than this are not pooled (malloc is fast for them anyway).
     let minPooledCount = 1024
 

@@ -93,11 +93,17 @@ private let convCases: [ConvCase] = [
     ConvCase(x: [2, 4, 6, 6], w: [4, 1, 3, 3], padding: (1, 1), groups: 4),                  // depthwise
     ConvCase(x: [1, 3, 9, 9], w: [3, 1, 3, 3], bias: false, stride: (2, 2), padding: (1, 1), groups: 3), // depthwise s2
     ConvCase(x: [2, 3, 5, 6], w: [3, 1, 2, 3], stride: (3, 1), padding: (1, 0), dilation: (1, 2), groups: 3),
+    ConvCase(x: [2, 3, 6, 7], w: [3, 1, 3, 3], padding: (3, 2), groups: 3),                 // depthwise, padding > kernel
+    ConvCase(x: [1, 2, 9, 10], w: [2, 1, 3, 2], padding: (1, 1), dilation: (2, 3), groups: 2), // depthwise dilated
     ConvCase(x: [2, 4, 4, 5], w: [3, 4, 1, 1]),                                              // 1x1, images batched
     ConvCase(x: [1, 4, 17, 16], w: [3, 4, 1, 1], bias: false),                               // 1x1 direct
     ConvCase(x: [2, 4, 6, 6], w: [5, 4, 1, 1], stride: (2, 2)),                              // 1x1 stride 2
     ConvCase(x: [3, 2, 5, 4], w: [3, 2, 2, 3], stride: (1, 2), padding: (1, 2)),             // asymmetric
     ConvCase(x: [5, 2, 3, 3], w: [2, 2, 3, 3], padding: (1, 1)),                             // sub-batches 4 + 1
+    // Output rows of 8 or more: the row-copy im2col/col2im (narrower maps use tap tables).
+    ConvCase(x: [1, 2, 5, 12], w: [2, 2, 3, 3], padding: (1, 1)),
+    ConvCase(x: [2, 2, 6, 20], w: [2, 1, 2, 3], stride: (1, 2), padding: (1, 1), dilation: (1, 2), groups: 2),
+    ConvCase(x: [1, 1, 4, 40], w: [2, 1, 1, 3], bias: false, stride: (2, 2), padding: (0, 1)),   // stride-2 even loads
 ]
 
 final class ConvolutionTests: XCTestCase {
@@ -156,6 +162,9 @@ final class ConvolutionTests: XCTestCase {
             ConvCase(x: [2, 8, 21, 19], w: [8, 1, 5, 5], padding: (2, 2), groups: 8),
             ConvCase(x: [2, 8, 33, 34], w: [8, 1, 3, 3], stride: (2, 2), padding: (1, 1), groups: 8),
             ConvCase(x: [9, 6, 3, 3], w: [4, 6, 1, 1]),
+            ConvCase(x: [2, 3, 20, 19], w: [4, 3, 3, 3], padding: (2, 1), dilation: (2, 1)),
+            ConvCase(x: [2, 4, 25, 30], w: [6, 2, 3, 5], stride: (3, 2), padding: (1, 2), groups: 2),
+            ConvCase(x: [17, 8, 6, 6], w: [8, 8, 3, 3], stride: (2, 2), padding: (1, 1)),
         ]
         for c in cases {
             let x = Tensor.uniform(c.x, low: -1, high: 1, rng: &rng)
@@ -175,6 +184,23 @@ final class ConvolutionTests: XCTestCase {
         XCTAssertEqual(y.shape, [2, 5, 5])
         let batched = try conv2d(try x.reshaped([1, 3, 5, 5]), weight: w, bias: nil, padding: (1, 1))
         XCTAssertEqual(y.toArray(), batched.toArray())
+    }
+
+    func testConv2dEmptyBatch() throws {
+        var rng = RandomGenerator(seed: 14)
+        for (w, groups) in [([4, 3, 3, 3], 1), ([3, 1, 3, 3], 3), ([16, 3, 1, 1], 1)] {
+            let x = Tensor.parameter(Tensor.zeros([0, 3, 9, 9]))
+            let wt = randomParameter(w, &rng)
+            let y = try conv2d(x, weight: wt, bias: nil, padding: (1, 1), groups: groups)
+            XCTAssertEqual(y.shape, [0, w[0], w[2] == 1 ? 11 : 9, w[2] == 1 ? 11 : 9])
+            try y.backward(Tensor.zeros(y.shape))
+            XCTAssertEqual(wt.grad?.toArray(), [Float](repeating: 0, count: wt.count))
+            XCTAssertEqual(x.grad?.shape, [0, 3, 9, 9])
+        }
+        let wino = randomParameter([16, 16, 3, 3], &rng)
+        let y = try conv2d(Tensor.zeros([0, 16, 8, 8]), weight: wino, bias: nil, padding: (1, 1))
+        try y.backward(Tensor.zeros(y.shape))
+        XCTAssertEqual(wino.grad?.toArray(), [Float](repeating: 0, count: wino.count))
     }
 
     // MARK: conv2d gradients
@@ -215,33 +241,38 @@ final class ConvolutionTests: XCTestCase {
         try GradCheck().run([x2, w2]) { t in try conv2d(t[0], weight: t[1], bias: nil) }
     }
 
-    func testConv2dBackwardIsIndependentOfThreadCount() throws {
+    func testConv2dIsIndependentOfThreadCount() throws {
         var rng = RandomGenerator(seed: 24)
-        let x = Tensor.uniform([12, 8, 9, 9], low: -1, high: 1, rng: &rng)
-        let w = Tensor.uniform([8, 8, 3, 3], low: -1, high: 1, rng: &rng)
-        let gy = Tensor.uniform([12, 8, 9, 9], low: -1, high: 1, rng: &rng)
-        let xd = Tensor.uniform([12, 8, 9, 9], low: -1, high: 1, rng: &rng)
-        let wd = Tensor.uniform([8, 1, 3, 3], low: -1, high: 1, rng: &rng)
-        func run() throws -> [[Float]] {
+        // (x, w, padding, dilation, groups): im2col with several sub-batches and chunks, Winograd,
+        // depthwise, and single images whose GEMMs are split across threads instead.
+        let cases: [([Int], [Int], (Int, Int), (Int, Int), Int)] = [
+            ([12, 8, 9, 9], [8, 8, 3, 3], (1, 1), (1, 1), 1),
+            ([12, 8, 9, 9], [8, 1, 3, 3], (1, 1), (1, 1), 8),
+            ([6, 16, 10, 10], [24, 16, 3, 3], (1, 1), (1, 1), 1),
+            ([1, 32, 16, 16], [32, 32, 3, 3], (2, 2), (2, 2), 1),
+            ([1, 64, 32, 32], [64, 64, 3, 3], (1, 1), (1, 1), 1),
+        ]
+        func run(_ x: Tensor, _ w: Tensor, _ gy: Tensor, _ pad: (Int, Int), _ dil: (Int, Int), _ groups: Int) throws -> [[Float]] {
             let xp = Tensor.parameter(x), wp = Tensor.parameter(w)
-            let y = try conv2d(xp, weight: wp, bias: nil, padding: (1, 1))
+            let y = try conv2d(xp, weight: wp, bias: nil, padding: pad, dilation: dil, groups: groups)
             try y.backward(gy)
-            let xq = Tensor.parameter(xd), wq = Tensor.parameter(wd)
-            let z = try conv2d(xq, weight: wq, bias: nil, padding: (1, 1), groups: 8)
-            try z.backward(gy)
-            return [y.toArray(), xp.grad?.toArray() ?? [], wp.grad?.toArray() ?? [],
-                    z.toArray(), xq.grad?.toArray() ?? [], wq.grad?.toArray() ?? []]
+            return [y.toArray(), xp.grad?.toArray() ?? [], wp.grad?.toArray() ?? []]
         }
         let saved = Parallel.threadCount
         defer { Parallel.threadCount = saved }
-        Parallel.threadCount = 1
-        let one = try run()
-        Parallel.threadCount = 2
-        let two = try run()
-        Parallel.threadCount = 3
-        let three = try run()
-        XCTAssertEqual(one, two)
-        XCTAssertEqual(one, three)
+        for (xs, ws, pad, dil, groups) in cases {
+            let x = Tensor.uniform(xs, low: -1, high: 1, rng: &rng)
+            let w = Tensor.uniform(ws, low: -1, high: 1, rng: &rng)
+            let g = try conv2dGeometry(x: xs, weight: ws, bias: nil, stride: (1, 1), padding: pad, dilation: dil, groups: groups)
+            let gy = Tensor.uniform([g.n, g.o, g.oh, g.ow], low: -1, high: 1, rng: &rng)
+            var results: [[[Float]]] = []
+            for threads in [1, 2, 3] {
+                Parallel.threadCount = threads
+                results.append(try run(x, w, gy, pad, dil, groups))
+            }
+            XCTAssertEqual(results[0], results[1], "x\(xs) w\(ws): 1 vs 2 threads")
+            XCTAssertEqual(results[0], results[2], "x\(xs) w\(ws): 1 vs 3 threads")
+        }
     }
 
     // MARK: Winograd kernels
