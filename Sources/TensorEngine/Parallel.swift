@@ -22,10 +22,20 @@ public enum Parallel {
             for i in 0..<chunks { body(i) }
             return
         }
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            var i = w
-            while i < chunks { body(i); i += workers }
+        if WorkerPool.shared.workerCount + 1 >= workers,
+           WorkerPool.shared.run(chunks: chunks, threads: workers, body) {
+            return
         }
+        if WorkerPool.shared.workerCount + 1 < workers {
+            // More threads requested than cores: fall back to the system's thread pool.
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                var i = w
+                while i < chunks { body(i); i += workers }
+            }
+            return
+        }
+        // The pool is busy (a nested or concurrent dispatch): run here, in chunk order.
+        for i in 0..<chunks { body(i) }
     }
 
     /// Splits `0..<n` into ranges of at least `grain` elements, one or more per worker, and runs
