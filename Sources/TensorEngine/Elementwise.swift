@@ -210,7 +210,7 @@ public func log(_ x: Tensor) throws -> Tensor {
 }
 
 public func sqrt(_ x: Tensor) throws -> Tensor {
-    let y = unaryKernel(x) { $0.squareRoot() }
+    let y = unaryKernel(x) { vsqrt($0) }
     let saved = y.detached()
     return y.recorded("sqrt", [x]) { g in [zipKernel(g, saved) { splat(0.5) * $0 / $1 }] }
 }
@@ -220,7 +220,7 @@ public func pow(_ x: Tensor, _ p: Float) throws -> Tensor {
     let y: Tensor
     if p == 2 { y = unaryKernel(x) { $0 * $0 } }
     else if p == 1 { y = unaryKernel(x) { $0 } }
-    else if p == 0.5 { y = unaryKernel(x) { $0.squareRoot() } }
+    else if p == 0.5 { y = unaryKernel(x) { vsqrt($0) } }
     else {
         let c = x.contiguousData()
         y = Tensor(uninitialized: x.shape)

@@ -1,4 +1,7 @@
 import Foundation
+#if arch(x86_64) && os(Linux)
+import _Builtin_intrinsics.intel
+#endif
 
 /// SIMD8 kernels for transcendental functions and element-wise loops.
 ///
@@ -69,23 +72,34 @@ public func verf(_ x: V8) -> V8 {
     return y.replacing(with: -y, where: sign)
 }
 
+/// Correctly rounded lane-wise square root. `SIMD8.squareRoot()` lowers to eight scalar `sqrtf`
+/// calls; on x86-64 Linux (built for Haswell) this is one `vsqrtps`.
+@inline(__always)
+public func vsqrt(_ v: V8) -> V8 {
+    #if arch(x86_64) && os(Linux)
+    return _mm256_sqrt_ps(v)
+    #else
+    return v.squareRoot()
+    #endif
+}
+
 // MARK: - Loops
 
 @inline(__always)
-func load8(_ p: UnsafePointer<Float>) -> V8 { UnsafeRawPointer(p).loadUnaligned(as: V8.self) }
+public func load8(_ p: UnsafePointer<Float>) -> V8 { UnsafeRawPointer(p).loadUnaligned(as: V8.self) }
 
 @inline(__always)
-func store8(_ v: V8, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V8.self) }
+public func store8(_ v: V8, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V8.self) }
 
 @inline(__always)
-func loadPartial(_ p: UnsafePointer<Float>, _ n: Int) -> V8 {
+public func loadPartial(_ p: UnsafePointer<Float>, _ n: Int) -> V8 {
     var v = V8()
     for i in 0..<n { v[i] = p[i] }
     return v
 }
 
 @inline(__always)
-func storePartial(_ v: V8, _ p: UnsafeMutablePointer<Float>, _ n: Int) {
+public func storePartial(_ v: V8, _ p: UnsafeMutablePointer<Float>, _ n: Int) {
     for i in 0..<n { p[i] = v[i] }
 }
 

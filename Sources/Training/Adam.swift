@@ -186,13 +186,13 @@ func adamKernel(p: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer<Float>, 
     var i = range.lowerBound
     let end = range.upperBound
     while i + 8 <= end {
-        let (np, nm, nv) = lane(ld8(p + i), ld8(g + i), ld8(m + i), ld8(v + i))
-        st8(np, p + i); st8(nm, m + i); st8(nv, v + i)
+        let (np, nm, nv) = lane(load8(p + i), load8(g + i), load8(m + i), load8(v + i))
+        store8(np, p + i); store8(nm, m + i); store8(nv, v + i)
         i += 8
     }
     if i < end {
         let r = end - i
-        let (np, nm, nv) = lane(ldPartial(p + i, r), ldPartial(g + i, r), ldPartial(m + i, r), ldPartial(v + i, r))
-        stPartial(np, p + i, r); stPartial(nm, m + i, r); stPartial(nv, v + i, r)
+        let (np, nm, nv) = lane(loadPartial(p + i, r), loadPartial(g + i, r), loadPartial(m + i, r), loadPartial(v + i, r))
+        storePartial(np, p + i, r); storePartial(nm, m + i, r); storePartial(nv, v + i, r)
     }
 }

@@ -71,8 +71,8 @@ public func clipGradValue(_ params: [Tensor], clipValue: Float) {
                 return a.replacing(with: hi, where: a .> hi)
             }
             var i = r.lowerBound
-            while i + 8 <= r.upperBound { st8(clamp(ld8(d + i)), d + i); i += 8 }
-            if i < r.upperBound { let n = r.upperBound - i; stPartial(clamp(ldPartial(d + i, n)), d + i, n) }
+            while i + 8 <= r.upperBound { store8(clamp(load8(d + i)), d + i); i += 8 }
+            if i < r.upperBound { let n = r.upperBound - i; storePartial(clamp(loadPartial(d + i, n)), d + i, n) }
         }
         if g !== g0 { p.grad = g }
     }
@@ -101,8 +101,8 @@ func scaleGrads(of params: [Tensor], by s: Float) {
         let d = g.data
         Parallel.forRange(g.count, grain: optimizerGrain) { r in
             var i = r.lowerBound
-            while i + 8 <= r.upperBound { st8(ld8(d + i) * sv, d + i); i += 8 }
-            if i < r.upperBound { let n = r.upperBound - i; stPartial(ldPartial(d + i, n) * sv, d + i, n) }
+            while i + 8 <= r.upperBound { store8(load8(d + i) * sv, d + i); i += 8 }
+            if i < r.upperBound { let n = r.upperBound - i; storePartial(loadPartial(d + i, n) * sv, d + i, n) }
         }
     }
 }
@@ -127,7 +127,7 @@ func sumSquares(_ p: UnsafeMutablePointer<Float>, _ n: Int) -> Double {
     var a0 = SIMD4<Double>(), a1 = SIMD4<Double>()
     var i = 0
     while i + 8 <= n {
-        let v = ld8(p + i)
+        let v = load8(p + i)
         let lo = SIMD4<Double>(v.lowHalf), hi = SIMD4<Double>(v.highHalf)
         a0 = a0.addingProduct(lo, lo)
         a1 = a1.addingProduct(hi, hi)
@@ -144,7 +144,7 @@ func sumAbs(_ p: UnsafeMutablePointer<Float>, _ n: Int) -> Double {
     var a0 = SIMD4<Double>(), a1 = SIMD4<Double>()
     var i = 0
     while i + 8 <= n {
-        let v = ld8(p + i)
+        let v = load8(p + i)
         let m = v.replacing(with: -v, where: v .< V8())
         a0 += SIMD4<Double>(m.lowHalf)
         a1 += SIMD4<Double>(m.highHalf)

@@ -106,14 +106,14 @@ func sgdKernel(p: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer<Float>, b
     let end = range.upperBound
     if let buf {
         while i + 8 <= end {
-            let (np, nb) = lane(ld8(p + i), ld8(g + i), first ? V8() : ld8(buf + i))
-            st8(np, p + i); st8(nb, buf + i)
+            let (np, nb) = lane(load8(p + i), load8(g + i), first ? V8() : load8(buf + i))
+            store8(np, p + i); store8(nb, buf + i)
             i += 8
         }
         if i < end {
             let r = end - i
-            let (np, nb) = lane(ldPartial(p + i, r), ldPartial(g + i, r), first ? V8() : ldPartial(buf + i, r))
-            stPartial(np, p + i, r); stPartial(nb, buf + i, r)
+            let (np, nb) = lane(loadPartial(p + i, r), loadPartial(g + i, r), first ? V8() : loadPartial(buf + i, r))
+            storePartial(np, p + i, r); storePartial(nb, buf + i, r)
         }
     } else {
         @inline(__always) func plain(_ pv: V8, _ gv: V8) -> V8 {
@@ -121,10 +121,10 @@ func sgdKernel(p: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer<Float>, b
             if hasWD { d = d.addingProduct(pv, wd) }
             return pv.addingProduct(d, negLr)
         }
-        while i + 8 <= end { st8(plain(ld8(p + i), ld8(g + i)), p + i); i += 8 }
+        while i + 8 <= end { store8(plain(load8(p + i), load8(g + i)), p + i); i += 8 }
         if i < end {
             let r = end - i
-            stPartial(plain(ldPartial(p + i, r), ldPartial(g + i, r)), p + i, r)
+            storePartial(plain(loadPartial(p + i, r), loadPartial(g + i, r)), p + i, r)
         }
     }
 }
