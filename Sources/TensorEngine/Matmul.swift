@@ -191,16 +191,28 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor 
         let gc = g.contiguousData()
         let pg = gc.data
         var gx: Tensor? = nil, gw: Tensor? = nil, gb: Tensor? = nil
-        if x.requiresGrad {
-            let t = Tensor(uninitialized: x.shape)
-            gemm(transA: false, transB: false, m: rows, n: inF, k: outF, a: pg, lda: outF, b: wc.data, ldb: inF, c: t.data, ldc: inF)
-            gx = t
+        let tx = x.requiresGrad ? Tensor(uninitialized: x.shape) : nil
+        let tw = weight.requiresGrad ? Tensor(uninitialized: weight.shape) : nil
+        let inputGrad: () -> Void = {
+            guard let tx else { return }
+            gemm(transA: false, transB: false, m: rows, n: inF, k: outF, a: pg, lda: outF, b: wc.data, ldb: inF,
+                 c: tx.data, ldc: inF, parallel: false)
         }
-        if weight.requiresGrad {
-            let t = Tensor(uninitialized: weight.shape)
-            gemm(transA: true, transB: false, m: outF, n: inF, k: rows, a: pg, lda: outF, b: xc.data, ldb: inF, c: t.data, ldc: inF)
-            gw = t
+        let weightGrad: () -> Void = {
+            guard let tw else { return }
+            gemm(transA: true, transB: false, m: outF, n: inF, k: rows, a: pg, lda: outF, b: xc.data, ldb: inF,
+                 c: tw.data, ldc: inF, parallel: false)
         }
+        if tx != nil && tw != nil {
+            // The two products have the same cost: one per worker, each unsplit, avoids packing
+            // shared operands twice. Same calls as the sequential path, so the same results.
+            Parallel.run(chunks: 2) { $0 == 0 ? inputGrad() : weightGrad() }
+        } else {
+            inputGrad()
+            weightGrad()
+        }
+        gx = tx
+        gw = tw
         if let bias, bias.requiresGrad {
             gb = columnSums(pg, rows: rows, cols: outF)
         }
