@@ -118,6 +118,16 @@ public func max(_ x: Tensor, axis: Int, keepDims: Bool = false) throws -> Tensor
     }
 }
 
+/// Largest value over several axes (all when empty), reduced one axis at a time from the last;
+/// the gradient reaches the first position holding the maximum of each reduced block.
+public func max(_ x: Tensor, axes: [Int], keepDims: Bool = false) throws -> Tensor {
+    let normalized = try normalizeAxes(x, axes, op: "max")
+    var y = x
+    for a in normalized.sorted(by: >) { y = try max(y, axis: a, keepDims: true) }
+    if keepDims { return y }
+    return try y.reshaped(x.shape.enumerated().filter { !normalized.contains($0.offset) }.map(\.element))
+}
+
 /// Index of the largest value over one axis (first on ties), as float values.
 public func argmax(_ x: Tensor, axis: Int, keepDims: Bool = false) throws -> Tensor {
     let a = try x.axis(axis, op: "argmax")

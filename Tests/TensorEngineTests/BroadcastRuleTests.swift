@@ -32,3 +32,13 @@ struct BroadcastRuleTests {
         #expect(try add(a, b).toArray() == [11, 21, 12, 22, 13, 23])
     }
 }
+
+/// Multi-axis max agrees with reducing one axis at a time by hand.
+struct MaxOverAxesTests {
+    @Test func maxOverTwoAxes() throws {
+        let x = try Tensor([1, 9, 3, 4, 5, 6, 7, 8, 2, 0, 11, 10], shape: [2, 3, 2])
+        #expect(try max(x, axes: [1, 2]).toArray() == [9, 11])
+        #expect(try max(x, axes: [0, 2], keepDims: true).shape == [1, 3, 1])
+        #expect(try max(x, axes: []).toArray() == [11])
+    }
+}

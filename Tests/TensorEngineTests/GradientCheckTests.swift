@@ -228,6 +228,12 @@ final class GradientCheckTests: XCTestCase {
                 try check([x], "max \(shape) axis \(axis) \(layout)") { try TensorEngine.max($0[0], axis: axis, keepDims: keep) }
             }
         }
+        for (shape, axes, keep) in [([3, 4, 5], [0, 2], false), ([3, 4, 5], [1, -1], true), ([2, 3], [], false)] {
+            for layout in Layout.all(for: shape) {
+                let x = distinctLeaf(shape, layout)
+                try check([x], "max \(shape) axes \(axes) \(layout)") { try TensorEngine.max($0[0], axes: axes, keepDims: keep) }
+            }
+        }
     }
 
     func testSoftmaxAndLogSoftmax() throws {
