@@ -36,7 +36,7 @@ let package = Package(
         // safetensors and (later) checkpoint folders.
         .target(name: "Checkpoints", dependencies: ["TensorEngine"], swiftSettings: optimized),
         // Optimizers, schedules, (later) trainer, callbacks, metrics.
-        .target(name: "Training", dependencies: ["TensorEngine", "Layers"], swiftSettings: optimized),
+        .target(name: "Training", dependencies: ["TensorEngine"], swiftSettings: optimized),
 
         .executableTarget(
             name: "runpipe",

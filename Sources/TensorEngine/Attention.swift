@@ -76,7 +76,7 @@ public func attention(query: Tensor, key: Tensor, value: Tensor, heads: Int, mas
     let record = needsGrad(query, key, value)
     let useDropout = training && p > 0
     let stream = useDropout ? rng.take(b * heads * tq * tk) : PhiloxStream(seed: 0, offset: 0)
-    let threshold = UInt32(min(Double(p) * 4_294_967_296.0, 4_294_967_295.0))
+    let threshold = dropoutThreshold(p)
     let dropScale = 1 / (1 - p)
     let probs: Tensor? = record ? Tensor(uninitialized: [b, heads, tq, tk]) : nil
     let pp = probs?.data

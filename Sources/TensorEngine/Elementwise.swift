@@ -330,12 +330,16 @@ public func dropout(_ x: Tensor, p: Float, training: Bool, rng: inout RandomGene
     return y.recorded("dropout", [x]) { g in [dropoutKernel(g, p: p, stream: stream)] }
 }
 
+/// The 32-bit draw below which an element is dropped with probability `p`.
+@inline(__always)
+func dropoutThreshold(_ p: Float) -> UInt32 { UInt32(min(Double(p) * 4_294_967_296.0, 4_294_967_295.0)) }
+
 func dropoutKernel(_ x: Tensor, p: Float, stream: PhiloxStream) -> Tensor {
     let src = x.contiguousData()
     let out = Tensor(uninitialized: x.shape)
     let n = out.count
     let scale = 1 / (1 - p)
-    let threshold = UInt32(min(Double(p) * 4_294_967_296.0, 4_294_967_295.0))
+    let threshold = dropoutThreshold(p)
     withExtendedLifetime(src) {
         let s = src.data, d = out.data
         // 32 elements (8 Philox blocks) per chunk; chunk boundaries fall on block boundaries, so

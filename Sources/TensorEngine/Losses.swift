@@ -49,6 +49,7 @@ public func crossEntropy(_ logits: Tensor, targets: [Int], weights: [Float]? = n
         let pg = gx.data
         // The label-smoothing part of q ⊙ w is the same for every row: computed once.
         let smooth: [Float]? = eps > 0 ? (0..<c).map { eps / Float(c) * (weights?[$0] ?? 1) } : nil
+        let smoothTotal = smooth?.reduce(0, +) ?? 0
         for i in 0..<n {
             let row = pg + i * c, lp = pl + i * c
             let t = targets[i]
@@ -60,8 +61,7 @@ public func crossEntropy(_ logits: Tensor, targets: [Int], weights: [Float]? = n
                 for j in 0..<c { row[j] = gs * (hard * Foundation.exp(lp[j]) - (j == t ? hard : 0)) }
                 continue
             }
-            var total: Float = 0
-            for j in 0..<c { total += j == t ? hard + smooth[j] : smooth[j] }
+            let total = hard + smoothTotal
             for j in 0..<c {
                 let qw = j == t ? hard + smooth[j] : smooth[j]
                 row[j] = gs * (total * Foundation.exp(lp[j]) - qw)

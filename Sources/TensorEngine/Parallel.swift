@@ -1,9 +1,10 @@
 import Foundation
 import CBLAS
 
-/// The deterministic parallel-for. Work is cut into chunks whose boundaries depend only on the
-/// problem size (and, where a kernel says so, on the configured thread count, never on timing),
-/// and chunks are dealt to workers round-robin. Reductions combine per-chunk partial results in
+/// The deterministic parallel-for. Work is cut into chunks whose boundaries never depend on
+/// timing (reductions and GEMM splits: on the problem size only; element-wise work may also
+/// follow the thread count, which cannot change its result), and chunks are dealt to workers
+/// round-robin. Reductions combine per-chunk partial results in
 /// chunk order, so a result never depends on which thread finished first.
 public enum Parallel {
     /// Worker count for every parallel kernel. Defaults to `RUNPIPE_THREADS` or the number of
@@ -22,20 +23,17 @@ public enum Parallel {
             for i in 0..<chunks { body(i) }
             return
         }
-        if WorkerPool.shared.workerCount + 1 >= workers,
-           WorkerPool.shared.run(chunks: chunks, threads: workers, body) {
-            return
-        }
-        if WorkerPool.shared.workerCount + 1 < workers {
+        let pool = WorkerPool.shared
+        if pool.workerCount + 1 < workers {
             // More threads requested than cores: fall back to the system's thread pool.
             DispatchQueue.concurrentPerform(iterations: workers) { w in
                 var i = w
                 while i < chunks { body(i); i += workers }
             }
-            return
+        } else if !pool.run(chunks: chunks, threads: workers, body) {
+            // The pool is busy (a nested or concurrent dispatch): run here, in chunk order.
+            for i in 0..<chunks { body(i) }
         }
-        // The pool is busy (a nested or concurrent dispatch): run here, in chunk order.
-        for i in 0..<chunks { body(i) }
     }
 
     /// Splits `0..<n` into ranges of at least `grain` elements, one or more per worker, and runs

@@ -100,7 +100,6 @@ public func max(_ x: Tensor, axis: Int, keepDims: Bool = false) throws -> Tensor
     let a = try x.axis(axis, op: "max")
     try require(x.shape[a] > 0, "max", "axis \(axis) of \(shapeString(x.shape)) is empty")
     let (values, indices) = maxKernel(x, axis: a)
-    var keptShape = x.shape; keptShape[a] = 1
     var outShape = x.shape
     if keepDims { outShape[a] = 1 } else { outShape.remove(at: a) }
     let result = try values.reshaped(outShape)
@@ -113,7 +112,6 @@ public func max(_ x: Tensor, axis: Int, keepDims: Bool = false) throws -> Tensor
             let o = j / inner, i = j % inner
             out.data[(o * n + idx) * inner + i] = gc.data[j]
         }
-        _ = keptShape
         return [out]
     }
 }
