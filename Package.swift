@@ -13,9 +13,16 @@ let package = Package(
         .library(name: "Checkpoints", targets: ["Checkpoints"]),
         .library(name: "Training", targets: ["Training"]),
         .library(name: "Models", targets: ["Models"]),
+        .library(name: "Tables", targets: ["Tables"]),
+        .library(name: "Cache", targets: ["Cache"]),
+        .library(name: "Spec", targets: ["Spec"]),
+        .library(name: "Pipeline", targets: ["Pipeline"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // System libraries (module maps only; headers come from the Debian -dev packages).
@@ -37,11 +44,24 @@ let package = Package(
         .target(name: "Checkpoints", dependencies: ["TensorEngine"], swiftSettings: optimized),
         // Optimizers, schedules, (later) trainer, callbacks, metrics.
         .target(name: "Training", dependencies: ["TensorEngine"], swiftSettings: optimized),
+        // CSV / JSON Lines reading, column modality detection, fitted column processors.
+        .target(name: "Tables", dependencies: ["Training", .product(name: "CSV", package: "CSV.swift")],
+                swiftSettings: optimized),
+        // Content-addressed artifact store: hashing, canonical JSON, atomic entries, key locks.
+        .target(name: "Cache", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        // The pipeline file: typed spec, YAML with source locations, overrides, JSON Schema.
+        .target(name: "Spec", dependencies: ["Training", "Yams"]),
+        // Compiler, stage graph, executor and run directories: spec → stages → artifacts.
+        .target(name: "Pipeline",
+                dependencies: ["Spec", "Tables", "Cache", "TensorEngine", "Layers", "Models",
+                               "Checkpoints", "Training"],
+                swiftSettings: optimized),
 
         .executableTarget(
             name: "runpipe",
             dependencies: [
                 "TensorEngine", "Layers", "Models", "Checkpoints", "Training",
+                "Tables", "Cache", "Spec", "Pipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimized),
@@ -54,8 +74,12 @@ let package = Package(
         .testTarget(name: "TensorEngineTests", dependencies: ["TensorEngine", "Checkpoints"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "TensorEngine", "Checkpoints"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TensorEngine"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "TensorEngine", "Checkpoints"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "TensorEngine", "Checkpoints", "Training"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Layers", "TensorEngine"]),
+        .testTarget(name: "TablesTests", dependencies: ["Tables", "Training"]),
+        .testTarget(name: "CacheTests", dependencies: ["Cache"]),
+        .testTarget(name: "SpecTests", dependencies: ["Spec", "Training"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Spec", "Tables", "Cache"]),
     ],
     swiftLanguageModes: [.v5]
 )

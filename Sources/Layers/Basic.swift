@@ -106,6 +106,8 @@ public final class MLP: Module {
         drop = dropout > 0 ? Dropout(dropout, rng: rng) : nil
         super.init()
         for (i, l) in layers.enumerated() { register(child: "layers.\(i)", l) }
+        // Registered so train()/eval() reach it; it holds no parameters, so checkpoint keys are unchanged.
+        if let drop { register(child: "dropout", drop) }
     }
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor {

@@ -9,12 +9,26 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case invalidParameter(component: String, detail: String)
     /// Saved optimizer or scheduler state does not fit the current parameters.
     case invalidState(component: String, detail: String)
+    /// Inputs a metric cannot be computed from (lengths differ, empty, a label out of range,
+    /// non-finite values, a metric that does not apply to the problem).
+    case invalidMetricInput(metric: String, detail: String)
+    /// The training loss became NaN or infinite (epoch and step are 1-based).
+    case nonFiniteLoss(epoch: Int, step: Int, globalStep: Int, value: Float)
+    /// A callback monitors a key that the epoch records do not contain.
+    case unknownMonitor(component: String, key: String, available: [String])
 
     public var description: String {
         switch self {
         case .invalidHyperparameter(let component, let field, let detail): return "\(component): \(field) \(detail)"
         case .invalidParameter(let component, let detail): return "\(component): \(detail)"
         case .invalidState(let component, let detail): return "\(component): state: \(detail)"
+        case .invalidMetricInput(let metric, let detail): return "metric \(metric): \(detail)"
+        case .nonFiniteLoss(let epoch, let step, let globalStep, let value):
+            return "trainer: the loss is \(fmt(value)) at epoch \(epoch), step \(step) (global step \(globalStep)); "
+                + "lower the learning rate or set gradClipNorm to clip the gradients"
+        case .unknownMonitor(let component, let key, let available):
+            return "\(component): monitor '\(key)' is not among the epoch's values (\(available.joined(separator: ", "))); "
+                + "monitor one of those keys or make validation report '\(key)'"
         }
     }
 }

@@ -8,8 +8,13 @@ struct Runpipe: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "runpipe",
         abstract: "Fine-tune pretrained models on multimodal tables from version-controlled pipeline files.",
-        discussion: "runpipe compiles a pipeline file into a graph of cached stages and runs it on a native tensor engine. Pipeline subcommands (train, predict, plan, sweep) arrive with the pipeline compiler; `demo` exercises the engine today.",
+        discussion: """
+            runpipe compiles a pipeline file into a graph of cached stages (load → infer → split → fit → \
+            encode → train → evaluate/predict) and runs it on a native tensor engine. Start with \
+            `runpipe train pipelines/penguins.yaml`.
+            """,
         version: version,
-        subcommands: [Demo.self]
+        subcommands: [Train.self, Predict.self, Evaluate.self, Validate.self, Plan.self, Graph.self,
+                      Inspect.self, Schema.self, CacheCommand.self, Demo.self]
     )
 }

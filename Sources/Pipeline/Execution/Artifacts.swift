@@ -1,0 +1,117 @@
+import Checkpoints
+import Foundation
+import Models
+import Tables
+import TensorEngine
+import Training
+
+// The typed results stages hand each other, and how each is stored in a cache entry.
+
+/// `infer`: each column's modality with its evidence, and the problem type.
+struct ColumnsArtifact: Codable {
+    static let file = "columns.json"
+    var schema: ColumnSchema
+    var problem: ProblemInference
+}
+
+/// `split`: which rows of the training table train and which validate (validation rows are
+/// empty when a separate validation file is given). Rows whose label is missing are in neither.
+struct SplitArtifact: Codable {
+    static let file = "split.json"
+    var train: [Int]
+    var validation: [Int]
+    var droppedMissingLabel: Int
+
+    enum CodingKeys: String, CodingKey {
+        case train, validation
+        case droppedMissingLabel = "dropped_missing_label"
+    }
+}
+
+/// `fit`: processors fitted on the training rows, in feature order.
+struct FittedProcessors: Codable {
+    static let file = "processors.json"
+
+    struct NumericColumn: Codable {
+        var name: String
+        var processor: NumericProcessor
+    }
+
+    struct CategoricalColumn: Codable {
+        var name: String
+        var processor: CategoricalProcessor
+    }
+
+    var label: String
+    var problem: ProblemType
+    var labelProcessor: LabelProcessor
+    var numeric: [NumericColumn]
+    var categorical: [CategoricalColumn]
+    /// Columns the model does not read, with the reason (ignored by detection or override).
+    var ignored: [String: String]
+    /// Every column of the training file, to check test and prediction files against.
+    var trainColumns: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case label, problem, numeric, categorical, ignored
+        case labelProcessor = "label_processor"
+        case trainColumns = "train_columns"
+    }
+
+    var tabularSchema: TabularSchema {
+        TabularSchema(numericCount: numeric.count, cardinalities: categorical.map(\.processor.cardinality))
+    }
+
+    /// Class names in index order (classification), empty for regression.
+    var classes: [String] { labelProcessor.classes }
+}
+
+/// `encode.*`: model inputs for a set of rows.
+struct EncodedPart {
+    static let file = "encoded.safetensors"
+    /// Row indices into the part's source table, in order.
+    var rows: [Int]
+    /// [rows, numeric columns] or nil when there are none.
+    var numeric: Tensor?
+    /// Row-major [rows × categorical columns].
+    var categorical: [Int32]
+    var categoricalCount: Int
+    /// Class index (classification) or standardised target (regression); NaN = missing label.
+    var targets: [Float]
+
+    var count: Int { rows.count }
+
+    /// The rows at positions `batch` (positions into this part, not table rows).
+    func batch(_ positions: [Int]) throws -> (numeric: Tensor?, categorical: [Int32]) {
+        let numericBatch = try numeric.map { try indexSelect($0, axis: 0, indices: positions) }
+        var cats: [Int32] = []
+        if categoricalCount > 0 {
+            cats.reserveCapacity(positions.count * categoricalCount)
+            for p in positions {
+                let s = p * categoricalCount
+                cats.append(contentsOf: categorical[s..<(s + categoricalCount)])
+            }
+        }
+        return (numericBatch, cats)
+    }
+
+    func save(to url: URL) throws {
+        var tensors: [(String, Tensor)] = [
+            ("rows", try Tensor(rows.map { Float($0) }, shape: [rows.count])),
+            ("targets", try Tensor(targets, shape: [targets.count])),
+            ("categorical", try Tensor(categorical.map { Float($0) }, shape: [rows.count, categoricalCount])),
+        ]
+        if let numeric { tensors.append(("numeric", numeric)) }
+        try SafetensorsWriter.write(tensors, metadata: ["format": "runpipe-encoded-1"], to: url)
+    }
+
+    static func load(from url: URL) throws -> EncodedPart {
+        let f = try SafetensorsFile(url: url)
+        let rows = try f.tensor(named: "rows").toArray().map { Int($0) }
+        let targets = try f.tensor(named: "targets").toArray()
+        let catTensor = try f.tensor(named: "categorical")
+        let numeric = f.contains("numeric") ? try f.tensor(named: "numeric") : nil
+        return EncodedPart(rows: rows, numeric: numeric, categorical: catTensor.toArray().map { Int32($0) },
+                           categoricalCount: catTensor.shape.count == 2 ? catTensor.shape[1] : 0, targets: targets)
+    }
+}

@@ -1,0 +1,168 @@
+import Foundation
+import Spec
+import Tables
+import TensorEngine
+import Training
+
+// The data-side stages: column inference, the train/validation split, fitting processors,
+// and encoding rows into model inputs.
+
+/// `infer`: modality of every column (detection, or the file's overrides) and the problem type.
+struct ColumnInferenceStage {
+    let spec: PipelineSpec
+
+    func run(_ table: Table) throws -> ColumnsArtifact {
+        var overrides: [String: ColumnModality] = [:]
+        for (name, o) in spec.data.columns {
+            overrides[name] = ColumnModality(rawValue: o.rawValue) ?? .ignore
+        }
+        let location = spec.sources["data.label"]
+        let schema: ColumnSchema
+        do {
+            schema = try ColumnDetector.infer(table: table, label: spec.data.label, overrides: overrides,
+                                              problemType: spec.problem.fixed)
+        } catch let e as TableError {
+            // Point at the pipeline key the problem is about where there is one.
+            let at: SourceLocation?
+            switch e {
+            case .nonNumericOverride(let column, _, _, _): at = spec.sources["data.columns.\(column)"] ?? spec.sources["data.columns"]
+            default: at = location
+            }
+            throw PipelineError(e.description, at: at)
+        }
+        guard let problem = schema.problem else {
+            throw PipelineError.internalInconsistency("column inference returned no problem type for label \(spec.data.label)")
+        }
+        for f in schema.features where f.modality == .text || f.modality == .image {
+            throw PipelineError(
+                "column '\(f.name)' holds \(f.modality.rawValue) (\(f.reason)), and this version of runpipe trains on numeric and categorical columns only",
+                at: spec.sources["data.columns.\(f.name)"] ?? spec.sources["data.train"],
+                hint: "add `\(f.name): ignore` (or `categorical`) under data.columns")
+        }
+        return ColumnsArtifact(schema: schema, problem: problem)
+    }
+}
+
+/// `split`: training and validation rows of the training table.
+struct Splitter {
+    let spec: PipelineSpec
+
+    /// Stream offset of the split's random draws, apart from initialisation and shuffling.
+    static let randomStream: UInt64 = 0x5_0000_0000
+
+    func split(_ table: Table, problem: ProblemType) throws -> SplitArtifact {
+        let labels = try located(spec.sources["data.label"]) { try table.requireColumn(named: spec.data.label, role: "label") }
+        let labelled = labels.indices.filter { labels[$0] != nil }
+        let dropped = labels.count - labelled.count
+        switch spec.data.validation {
+        case .file:
+            return SplitArtifact(train: labelled, validation: [], droppedMissingLabel: dropped)
+        case .holdout(let fraction, let stratify):
+            var rng = RandomGenerator(seed: spec.seed, offset: Self.randomStream)
+            var validation: [Int] = []
+            if stratify && problem != .regression {
+                var byClass: [String: [Int]] = [:]
+                for r in labelled { byClass[labels[r]!, default: []].append(r) }
+                for cls in byClass.keys.sorted() {
+                    let rows = byClass[cls]!
+                    let order = rng.permutation(rows.count)
+                    // Every class keeps at least one training row; classes with ≥ 2 rows give at least one to validation.
+                    var take = Int((fraction * Double(rows.count)).rounded())
+                    if rows.count >= 2 { take = min(max(take, 1), rows.count - 1) } else { take = 0 }
+                    validation += order.prefix(take).map { rows[$0] }
+                }
+            } else {
+                let order = rng.permutation(labelled.count)
+                let take = min(max(Int((fraction * Double(labelled.count)).rounded()), 1), labelled.count - 1)
+                validation = order.prefix(max(take, 0)).map { labelled[$0] }
+            }
+            validation.sort()
+            let held = Set(validation)
+            let train = labelled.filter { !held.contains($0) }
+            guard !validation.isEmpty, !train.isEmpty else {
+                throw PipelineError("\(table.source) has \(labelled.count) labelled row(s): too few to hold out a validation set",
+                                    at: spec.sources["data.validation"] ?? spec.sources["data.train"],
+                                    hint: "give more rows, or a separate validation file in data.validation")
+            }
+            return SplitArtifact(train: train, validation: validation, droppedMissingLabel: dropped)
+        }
+    }
+}
+
+/// `fit`: processors fitted on the training rows only.
+struct ProcessorFitting {
+    let spec: PipelineSpec
+
+    func fit(_ table: Table, columns: ColumnsArtifact, trainRows: [Int]) throws -> FittedProcessors {
+        let train = table.selectingRows(trainRows)
+        let p = spec.processors
+        var numeric: [FittedProcessors.NumericColumn] = []
+        var categorical: [FittedProcessors.CategoricalColumn] = []
+        var ignored: [String: String] = [:]
+        for f in columns.schema.features {
+            let cells = try train.requireColumn(named: f.name)
+            switch f.modality {
+            case .numeric:
+                let proc = try NumericProcessor.fit(
+                    cells, column: f.name, source: train.source, lineNumbers: train.lineNumbers,
+                    impute: NumericImputation(rawValue: p.numeric.impute.rawValue) ?? .median,
+                    scale: NumericScaling(rawValue: p.numeric.scale.rawValue) ?? .standard)
+                numeric.append(.init(name: f.name, processor: proc))
+            case .categorical:
+                let proc = try CategoricalProcessor.fit(cells, minCount: p.categorical.minCount,
+                                                        maxCategories: p.categorical.maxCategories)
+                categorical.append(.init(name: f.name, processor: proc))
+            case .ignore, .text, .image:
+                ignored[f.name] = f.reason
+            }
+        }
+        let labelCells = try train.requireColumn(named: spec.data.label)
+        let labelProcessor = try LabelProcessor.fit(labelCells, problem: columns.problem.problem, column: spec.data.label,
+                                                    source: train.source, lineNumbers: train.lineNumbers)
+        return FittedProcessors(label: spec.data.label, problem: columns.problem.problem, labelProcessor: labelProcessor,
+                                numeric: numeric, categorical: categorical, ignored: ignored, trainColumns: table.columnNames)
+    }
+}
+
+/// `encode.*`: rows → numeric matrix, categorical indices and targets, with fitted processors.
+struct FeatureEncoder {
+    let processors: FittedProcessors
+
+    /// Rows with a missing label get a NaN target; `requireLabels` (training and validation)
+    /// drops nothing but fails when the label column itself is absent.
+    func encode(_ table: Table, rows: [Int], requireLabels: Bool) throws -> EncodedPart {
+        guard rows.count < (1 << 24) else {
+            throw PipelineError("\(table.source) has \(rows.count) rows; runpipe encodes at most 16 777 215 rows per file",
+                                hint: "split the file")
+        }
+        let part = table.selectingRows(rows)
+        let n = part.rowCount
+        var numeric: Tensor?
+        if !processors.numeric.isEmpty {
+            let k = processors.numeric.count
+            var matrix = [Float](repeating: 0, count: n * k)
+            for (j, col) in processors.numeric.enumerated() {
+                let values = try col.processor.transform(try part.requireColumn(named: col.name), column: col.name,
+                                                         source: part.source, lineNumbers: part.lineNumbers)
+                for i in 0..<n { matrix[i * k + j] = values[i] }
+            }
+            numeric = try Tensor(matrix, shape: [n, k])
+        }
+        let c = processors.categorical.count
+        var categorical = [Int32](repeating: 0, count: n * c)
+        for (j, col) in processors.categorical.enumerated() {
+            let ids = col.processor.transform(try part.requireColumn(named: col.name))
+            for i in 0..<n { categorical[i * c + j] = ids[i] }
+        }
+        var targets = [Float](repeating: .nan, count: n)
+        if let labels = part.column(named: processors.label) {
+            for i in 0..<n {
+                guard let cell = labels[i] else { continue }
+                targets[i] = try processors.labelProcessor.encode(cell, source: part.source, line: part.lineNumbers[i])
+            }
+        } else if requireLabels {
+            _ = try part.requireColumn(named: processors.label, role: "label")
+        }
+        return EncodedPart(rows: rows, numeric: numeric, categorical: categorical, categoricalCount: c, targets: targets)
+    }
+}

@@ -1,0 +1,257 @@
+import Cache
+import Foundation
+import Spec
+import Tables
+import TensorEngine
+import Training
+
+/// Runs a compiled pipeline demand-first: asking for a stage's result loads it from the content
+/// store when its key is there, and otherwise computes it (asking for its inputs the same way),
+/// stores it under a per-key lock, and records the key for `plan`. A fully cached run therefore
+/// reads only the small artifacts the run folder needs — not the data, not the encoded tables.
+public final class Executor {
+    let compiled: CompiledPipeline
+    let store: ContentStore
+    let pipelineID: String
+    let force: Bool
+    let log: (String) -> Void
+    let progress: (String) -> Void
+
+    private var tables: [String: Table] = [:]
+    private var columns: ColumnsArtifact?
+    private var split: SplitArtifact?
+    private var processors: FittedProcessors?
+    private var encoded: [String: EncodedPart] = [:]
+    private var trained: TrainedModel?
+    private var metrics: [String: [String: Double]] = [:]
+    private var predictionFiles: [String: URL] = [:]
+    private(set) var status: [(stage: String, cached: Bool)] = []
+
+    var spec: PipelineSpec { compiled.spec }
+
+    init(compiled: CompiledPipeline, store: ContentStore, pipelineID: String, force: Bool,
+         log: @escaping (String) -> Void, progress: @escaping (String) -> Void) {
+        self.progress = progress
+        self.compiled = compiled
+        self.store = store
+        self.pipelineID = pipelineID
+        self.force = force
+        self.log = log
+    }
+
+    /// What a full run produced.
+    struct Outcome {
+        var metrics: [String: [String: Double]]
+        var status: [(stage: String, cached: Bool)]
+    }
+
+    /// Evaluates every evaluate/predict stage (and so everything they need).
+    func runAll() throws -> Outcome {
+        _ = try trainedModel()
+        for node in compiled.graph.nodes {
+            switch node.kind {
+            case .evaluate: _ = try evaluation(node.id)
+            case .predict: _ = try predictionFile(node.id)
+            default: break
+            }
+        }
+        return Outcome(metrics: metrics, status: status)
+    }
+
+    // MARK: - The cache protocol every stored stage follows
+
+    /// Returns the stage's entry, computing it when the store lacks it (or `--force`).
+    private func entry(_ id: String, build: (URL) throws -> Void) throws -> CacheEntry {
+        guard let node = compiled.graph.node(id) else { throw PipelineError.internalInconsistency("no stage \(id)") }
+        let start = Date()
+        if force { try store.remove(node.key) }
+        let (entry, wasCached) = try store.getOrCompute(key: node.key, stage: id, description: node.summary,
+                                                       components: node.keyMaterial, build: build)
+        try store.records.record(pipeline: pipelineID, stage: id, key: node.key, components: node.keyMaterial)
+        status.append((id, wasCached))
+        if wasCached {
+            log("  cached  \(id)")
+        } else {
+            log(String(format: "  ran     %@  (%.2f s)", id, Date().timeIntervalSince(start)))
+        }
+        return entry
+    }
+
+    private func recordSource(_ id: String) throws {
+        guard let node = compiled.graph.node(id) else { return }
+        try store.records.record(pipeline: pipelineID, stage: id, key: node.key, components: node.keyMaterial)
+    }
+
+    // MARK: - load
+
+    func table(_ role: String) throws -> Table {
+        if let t = tables[role] { return t }
+        guard let source = compiled.sources[role] else { throw PipelineError.internalInconsistency("no \(role) source") }
+        let reader = TableReader(format: TableFormat(rawValue: spec.data.format.rawValue) ?? .auto,
+                                 missingMarkers: Set(spec.data.missingValues))
+        let t = try located(source.location) { try reader.read(source.url, displayPath: source.declared) }
+        tables[role] = t
+        try recordSource("load.\(role)")
+        return t
+    }
+
+    // MARK: - infer
+
+    func columnsArtifact() throws -> ColumnsArtifact {
+        if let columns { return columns }
+        let e = try entry("infer") { dir in
+            let table = try self.table("train")
+            let artifact = try ColumnInferenceStage(spec: self.spec).run(table)
+            try writeJSON(artifact, to: dir.appendingPathComponent(ColumnsArtifact.file))
+        }
+        let a = try readJSON(ColumnsArtifact.self, from: e.file(named: ColumnsArtifact.file))
+        columns = a
+        return a
+    }
+
+    // MARK: - split
+
+    func splitArtifact() throws -> SplitArtifact {
+        if let split { return split }
+        let e = try entry("split") { dir in
+            let table = try self.table("train")
+            let cols = try self.columnsArtifact()
+            let s = try Splitter(spec: self.spec).split(table, problem: cols.problem.problem)
+            try writeJSON(s, to: dir.appendingPathComponent(SplitArtifact.file))
+        }
+        let s = try readJSON(SplitArtifact.self, from: e.file(named: SplitArtifact.file))
+        split = s
+        return s
+    }
+
+    // MARK: - fit
+
+    func fittedProcessors() throws -> FittedProcessors {
+        if let processors { return processors }
+        let e = try entry("fit") { dir in
+            let table = try self.table("train")
+            let p = try ProcessorFitting(spec: self.spec).fit(table, columns: try self.columnsArtifact(),
+                                                               trainRows: try self.splitArtifact().train)
+            try writeJSON(p, to: dir.appendingPathComponent(FittedProcessors.file))
+        }
+        let p = try readJSON(FittedProcessors.self, from: e.file(named: FittedProcessors.file))
+        processors = p
+        return p
+    }
+
+    // MARK: - encode
+
+    func encodedPart(_ part: String) throws -> EncodedPart {
+        if let p = encoded[part] { return p }
+        let e = try entry("encode.\(part)") { dir in
+            let p = try self.fittedProcessors()
+            let encoder = FeatureEncoder(processors: p)
+            let result: EncodedPart
+            switch part {
+            case "train":
+                result = try encoder.encode(try self.table("train"), rows: try self.splitArtifact().train, requireLabels: true)
+            case "validation":
+                if self.compiled.sources["validation"] != nil {
+                    let t = try self.table("validation")
+                    try checkColumns(t, against: p, role: "validation", location: self.compiled.sources["validation"]?.location)
+                    result = try encoder.encode(t, rows: Array(0..<t.rowCount), requireLabels: true)
+                } else {
+                    result = try encoder.encode(try self.table("train"), rows: try self.splitArtifact().validation, requireLabels: true)
+                }
+            default:
+                let t = try self.table(part)
+                try checkColumns(t, against: p, role: part, location: self.compiled.sources[part]?.location)
+                result = try encoder.encode(t, rows: Array(0..<t.rowCount), requireLabels: false)
+            }
+            try result.save(to: dir.appendingPathComponent(EncodedPart.file))
+        }
+        let p = try EncodedPart.load(from: e.file(named: EncodedPart.file))
+        encoded[part] = p
+        return p
+    }
+
+    // MARK: - train
+
+    func trainedModel() throws -> TrainedModel {
+        if let trained { return trained }
+        let e = try entry("train") { dir in
+            let p = try self.fittedProcessors()
+            let trainPart = try self.encodedPart("train")
+            let validationPart = try self.encodedPart("validation")
+            let model = try TrainStage(spec: self.spec, processors: p, log: self.log, progress: self.progress)
+                .run(train: trainPart, validation: validationPart)
+            try model.save(to: dir)
+        }
+        let m = try TrainedModel.load(from: e.url)
+        trained = m
+        return m
+    }
+
+    // MARK: - evaluate / predict
+
+    func evaluation(_ id: String) throws -> [String: Double] {
+        let part = String(id.dropFirst("evaluate.".count))
+        if let m = metrics[part] { return m }
+        let e = try entry(id) { dir in
+            let model = try self.trainedModel()
+            let p = try self.fittedProcessors()
+            let data = try self.encodedPart(part)
+            let m = try Scoring.metrics(model: model, processors: p, part: data,
+                                        metric: try resolvedMetric(self.spec, problem: p.problem))
+            try writeJSON(m, to: dir.appendingPathComponent("metrics.json"))
+        }
+        let m = try readJSON([String: Double].self, from: e.file(named: "metrics.json"))
+        metrics[part] = m
+        return m
+    }
+
+    func predictionFile(_ id: String) throws -> URL {
+        let part = String(id.dropFirst("predict.".count))
+        if let u = predictionFiles[part] { return u }
+        let e = try entry(id) { dir in
+            let model = try self.trainedModel()
+            let p = try self.fittedProcessors()
+            let table = try self.table(part)
+            let data = try self.encodedPart(part)
+            let csv = try Scoring.predictionsCSV(model: model, processors: p, table: table, part: data)
+            try csv.write(to: dir.appendingPathComponent("predictions.csv"))
+        }
+        let u = e.file(named: "predictions.csv")
+        predictionFiles[part] = u
+        return u
+    }
+
+    // Accessors for the run writer (everything is cached by now).
+    func modelArtifacts() throws -> (TrainedModel, FittedProcessors, ColumnsArtifact) {
+        (try trainedModel(), try fittedProcessors(), try columnsArtifact())
+    }
+}
+
+/// A test or validation file must have the training file's columns (the label may be absent
+/// from files that are only predicted).
+func checkColumns(_ table: Table, against p: FittedProcessors, role: String, location: SourceLocation?) throws {
+    let have = Set(table.columnNames)
+    let want = Set(p.trainColumns)
+    let missing = p.trainColumns.filter { !have.contains($0) }
+    let extra = table.columnNames.filter { !want.contains($0) }
+    guard missing.isEmpty && extra.isEmpty else {
+        var parts: [String] = []
+        if !missing.isEmpty { parts.append("missing \(missing.map { "'\($0)'" }.joined(separator: ", "))") }
+        if !extra.isEmpty { parts.append("not in the training file: \(extra.map { "'\($0)'" }.joined(separator: ", "))") }
+        throw PipelineError("the \(role) file \(table.source) has different columns from the training file: \(parts.joined(separator: "; "))",
+                            at: location, hint: "the \(role) file needs the same header as the training file")
+    }
+}
+
+func writeJSON<T: Encodable>(_ value: T, to url: URL) throws {
+    try prettyJSON(value).write(to: url)
+}
+
+func readJSON<T: Decodable>(_ type: T.Type, from url: URL) throws -> T {
+    let data = try Data(contentsOf: url)
+    do {
+        return try JSONDecoder().decode(T.self, from: data)
+    } catch {
+        throw PipelineError("cannot read \(url.path): \(error)", hint: "the file is damaged; `runpipe cache verify` removes damaged cache entries")
+    }
+}

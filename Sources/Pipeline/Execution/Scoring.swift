@@ -1,0 +1,126 @@
+import Foundation
+import Tables
+import TensorEngine
+import Training
+
+/// Predictions and metrics of a network over encoded rows: used by validation each epoch, by
+/// the evaluate and predict stages, and by `runpipe predict` / `evaluate`.
+enum Scoring {
+    /// Model outputs for every row of `part`, in eval mode without recording a tape:
+    /// classification → row-major probabilities [rows × classes]; regression → predictions in
+    /// the label's own units. Also the mean loss over rows with a label (NaN when none has one).
+    static func outputs(network: TabularNetwork, processors: FittedProcessors, part: EncodedPart,
+                        batchSize: Int = 512) throws -> (values: [Float], loss: Double) {
+        let wasTraining = network.isTraining
+        network.eval()
+        defer { network.train(wasTraining) }
+        var values: [Float] = []
+        var lossSum = 0.0, labelled = 0
+        try withNoGrad {
+            var start = 0
+            while start < part.count {
+                let positions = Array(start..<min(part.count, start + batchSize))
+                let (numeric, categorical) = try part.batch(positions)
+                let logits = try network.logits(numeric: numeric, categorical: categorical)
+                let withLabel = positions.indices.filter { !part.targets[positions[$0]].isNaN }
+                if !withLabel.isEmpty {
+                    let rows = try indexSelect(logits, axis: 0, indices: withLabel)
+                    let loss = try network.loss(rows, targets: withLabel.map { part.targets[positions[$0]] })
+                    lossSum += Double(try loss.item()) * Double(withLabel.count)
+                    labelled += withLabel.count
+                }
+                switch processors.problem {
+                case .binary, .multiclass:
+                    values += try softmax(logits, axis: -1).toArray()
+                case .regression:
+                    values += logits.toArray().map { Float(processors.labelProcessor.inverse(Double($0))) }
+                }
+                start += batchSize
+            }
+        }
+        return (values, labelled > 0 ? lossSum / Double(labelled) : .nan)
+    }
+
+    /// `val.loss` and `val.<metric>` for the trainer's validation step.
+    static func validationScores(network: TabularNetwork, processors: FittedProcessors, part: EncodedPart,
+                                 metrics: MetricSet, batchSize: Int) throws -> [String: Double] {
+        let (values, loss) = try outputs(network: network, processors: processors, part: part, batchSize: batchSize)
+        var scores = try score(values, processors: processors, part: part, metrics: metrics, prefix: "val.")
+        scores["val.loss"] = loss
+        return scores
+    }
+
+    /// The problem's standard metrics (plus the run's metric) over the rows that have a label.
+    static func metrics(model: TrainedModel, processors: FittedProcessors, part: EncodedPart,
+                        metric: Metric? = nil) throws -> [String: Double] {
+        var list = Metric.standardSet(for: processors.problem)
+        if let metric, !list.contains(metric) { list.append(metric) }
+        let set = try MetricSet(problem: processors.problem, metrics: list)
+        let (values, loss) = try outputs(network: model.network, processors: processors, part: part)
+        var scores = try score(values, processors: processors, part: part, metrics: set, prefix: "")
+        scores["loss"] = loss
+        return scores
+    }
+
+    static func score(_ values: [Float], processors: FittedProcessors, part: EncodedPart, metrics: MetricSet,
+                      prefix: String) throws -> [String: Double] {
+        let rows = part.targets.indices.filter { !part.targets[$0].isNaN }
+        guard !rows.isEmpty else {
+            throw PipelineError("no row has a label, so nothing can be scored",
+                                hint: "evaluation needs the label column filled in")
+        }
+        switch processors.problem {
+        case .binary, .multiclass:
+            let c = processors.classes.count
+            var probs: [Float] = []
+            probs.reserveCapacity(rows.count * c)
+            for r in rows { probs += values[(r * c)..<((r + 1) * c)] }
+            return try metrics.evaluate(labels: rows.map { Int(part.targets[$0]) }, probabilities: probs,
+                                        classCount: c, keyPrefix: prefix)
+        case .regression:
+            let targets = rows.map { processors.labelProcessor.inverse(Double(part.targets[$0])) }
+            return try metrics.evaluate(targets: targets, predictions: rows.map { Double(values[$0]) }, keyPrefix: prefix)
+        }
+    }
+
+    /// The input table's columns, then the prediction (`<label>_predicted`), and for
+    /// classification one `proba_<class>` column per class, as CSV.
+    static func predictionsCSV(model: TrainedModel, processors: FittedProcessors, table: Table, part: EncodedPart) throws -> Data {
+        let (values, _) = try outputs(network: model.network, processors: processors, part: part)
+        let classes = processors.classes
+        var header = table.columnNames
+        header.append("\(processors.label)_predicted")
+        if processors.problem != .regression { header += classes.map { "proba_\($0)" } }
+        var out = csvLine(header)
+        for (i, row) in part.rows.enumerated() {
+            var cells = table.columns.map { $0[row] ?? "" }
+            switch processors.problem {
+            case .binary, .multiclass:
+                let p = values[(i * classes.count)..<((i + 1) * classes.count)]
+                var best = 0
+                for (k, v) in p.enumerated() where v > p[p.startIndex + best] { best = k }
+                cells.append(classes[best])
+                cells += p.map { formatFloat($0) }
+            case .regression:
+                cells.append(formatFloat(values[i]))
+            }
+            out += csvLine(cells)
+        }
+        return Data(out.utf8)
+    }
+}
+
+/// One CSV record (RFC 4180 quoting when needed), with a newline.
+func csvLine(_ cells: [String]) -> String {
+    cells.map { cell -> String in
+        if cell.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) {
+            return "\"" + cell.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        }
+        return cell
+    }.joined(separator: ",") + "\n"
+}
+
+/// Shortest text that reads back as the same Float.
+func formatFloat(_ v: Float) -> String {
+    v.isNaN ? "nan" : "\(v)"
+}

@@ -1,0 +1,74 @@
+import Checkpoints
+import Foundation
+import Layers
+import TensorEngine
+import Training
+
+/// A trained network with its history: what the `train` stage stores and a run's `model/`
+/// folder holds (`model.safetensors`, `model.json`, plus `history.csv` and `summary.json`).
+final class TrainedModel {
+    static let weightsFile = "model.safetensors"
+    static let configFile = "model.json"
+    static let historyFile = "history.csv"
+    static let summaryFile = "summary.json"
+
+    let network: TabularNetwork
+    let historyCSV: String
+    let summary: TrainSummaryRecord
+
+    init(network: TabularNetwork, historyCSV: String, summary: TrainSummaryRecord) {
+        self.network = network
+        self.historyCSV = historyCSV
+        self.summary = summary
+    }
+
+    func save(to dir: URL) throws {
+        try SafetensorsWriter.write(network.stateDict().map { ($0.key, $0.tensor) },
+                                    metadata: ["format": "runpipe-tabular-1"],
+                                    to: dir.appendingPathComponent(Self.weightsFile))
+        try writeJSON(network.config, to: dir.appendingPathComponent(Self.configFile))
+        try Data(historyCSV.utf8).write(to: dir.appendingPathComponent(Self.historyFile))
+        try writeJSON(summary, to: dir.appendingPathComponent(Self.summaryFile))
+    }
+
+    /// Rebuilds the network from `model.json` and loads its weights strictly.
+    static func load(from dir: URL) throws -> TrainedModel {
+        let config = try readJSON(NetworkConfig.self, from: dir.appendingPathComponent(configFile))
+        let network = try TabularNetwork(config)
+        let weightsURL = dir.appendingPathComponent(weightsFile)
+        let file = try SafetensorsFile(url: weightsURL)
+        do {
+            try network.load(try file.tensors(), strict: true)
+        } catch {
+            throw PipelineError("the weights in \(weightsURL.path) do not fit the model in \(configFile): \(error)",
+                                hint: "the run folder was changed by hand or written by another runpipe version")
+        }
+        network.eval()
+        let history = (try? String(contentsOf: dir.appendingPathComponent(historyFile), encoding: .utf8)) ?? ""
+        let summary = try readJSON(TrainSummaryRecord.self, from: dir.appendingPathComponent(summaryFile))
+        return TrainedModel(network: network, historyCSV: history, summary: summary)
+    }
+}
+
+/// The end of training, as stored beside the weights.
+struct TrainSummaryRecord: Codable {
+    var epochs: Int
+    var steps: Int
+    var bestEpoch: Int?
+    var monitor: String?
+    var bestValue: Double?
+    var stoppedEarly: String?
+    var seconds: Double
+    var parameters: Int
+    var trainRows: Int
+    var validationRows: Int
+
+    enum CodingKeys: String, CodingKey {
+        case epochs, steps, monitor, seconds, parameters
+        case bestEpoch = "best_epoch"
+        case bestValue = "best_value"
+        case stoppedEarly = "stopped_early"
+        case trainRows = "train_rows"
+        case validationRows = "validation_rows"
+    }
+}

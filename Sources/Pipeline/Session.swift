@@ -1,0 +1,119 @@
+import Cache
+import Foundation
+import Spec
+
+/// The library's front door, one per pipeline file and set of overrides: load → compile →
+/// plan or train. Each step is available alone so commands stay thin.
+public struct Session: Sendable {
+    public let pipeline: URL
+    public let overrides: [String]
+    public let cacheDir: String?
+    public let environment: [String: String]
+
+    public init(pipeline: URL, overrides: [String] = [], cacheDir: String? = nil, environment: [String: String] = [:]) {
+        self.pipeline = pipeline.standardizedFileURL
+        self.overrides = overrides
+        self.cacheDir = cacheDir
+        self.environment = environment
+    }
+
+    /// The typed, validated spec (every error of the file at once, before any data is read).
+    public func load() throws -> PipelineSpec {
+        try PipelineLoader.load(pipeline, overrides: overrides)
+    }
+
+    /// The content store this session uses.
+    public func store() throws -> ContentStore {
+        let root = ContentStore.defaultRoot(pipelineFile: pipeline, override: cacheDir, environment: environment)
+        return ContentStore(root: root)
+    }
+
+    /// Loads and compiles; hashes the data files (reusing hashes of unchanged files).
+    public func compile(threads: Int) throws -> CompiledPipeline {
+        let spec = try load()
+        let store = try store()
+        return try Compiler.compile(spec, hasher: store.fileHasher, threads: threads)
+    }
+
+    /// Which stages the cache holds and why the others must run.
+    public func plan(_ compiled: CompiledPipeline) throws -> ExecutionPlan {
+        try ExecutionPlan(compiled: compiled, store: try store(), pipelineID: pipelineID(compiled.spec))
+    }
+
+    /// Runs every stage a run needs (through the cache) and writes the run directory.
+    public func train(_ request: TrainRequest) throws -> TrainResult {
+        let compiled = try compile(threads: request.threads)
+        let spec = compiled.spec
+        let runURL = request.runDirectory ?? RunDirectory.defaultURL(
+            name: spec.name, base: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+        // Refuse early, before any work, when the folder holds something we must not replace.
+        try RunDirectory.refuseExisting(runURL, overwrite: request.overwrite)
+        let store = try store()
+        let executor = Executor(compiled: compiled, store: store, pipelineID: pipelineID(spec),
+                                force: request.force, log: request.log, progress: request.progress)
+        let outcome = try executor.runAll()
+        let pipelineBytes = (try? Data(contentsOf: pipeline)) ?? Data()
+        let run = try RunDirectory.create(at: runURL, overwrite: request.overwrite) { dir in
+            try RunWriter(compiled: compiled, outcome: outcome, executor: executor,
+                          pipelineSHA256: ContentHash.sha256(pipelineBytes)).write(into: dir)
+        }
+        request.log("run written to \(run.url.path)")
+        return TrainResult(runDirectory: run.url, metrics: outcome.metrics, stageStatus: outcome.status)
+    }
+
+    /// Identifies this pipeline in the cache's stage records (name plus the file's location).
+    func pipelineID(_ spec: PipelineSpec) -> String {
+        "\(spec.name)-\(ContentHash.sha256(Data(pipeline.path.utf8)).prefix(12))"
+    }
+}
+
+/// What `train` needs besides the pipeline.
+public struct TrainRequest {
+    public var threads: Int
+    public var runDirectory: URL?
+    public var overwrite: Bool
+    public var force: Bool
+    /// One line per stage ("cached"/"ran") and the run folder.
+    public var log: (String) -> Void
+    /// Training progress text, written as is (it may redraw a line with carriage returns).
+    public var progress: (String) -> Void
+
+    public init(threads: Int, runDirectory: URL? = nil, overwrite: Bool = false, force: Bool = false,
+                log: @escaping (String) -> Void = { _ in }, progress: @escaping (String) -> Void = { _ in }) {
+        self.progress = progress
+        self.threads = threads
+        self.runDirectory = runDirectory
+        self.overwrite = overwrite
+        self.force = force
+        self.log = log
+    }
+}
+
+/// The outcome of `train`.
+public struct TrainResult {
+    public let runDirectory: URL
+    /// `validation` and (with a test file) `test` → metric name → value.
+    public let metrics: [String: [String: Double]]
+    /// Stage id → `cached` or `ran`.
+    public let stageStatus: [(stage: String, cached: Bool)]
+
+    /// The run folder and the final metrics, for standard output.
+    public var summary: String {
+        var lines = [runDirectory.path]
+        for part in ["validation", "test"] {
+            guard let m = metrics[part] else { continue }
+            let figures = m.keys.sorted().map { "\($0) \(formatMetric(m[$0]!))" }.joined(separator: "  ")
+            lines.append("\(part): \(figures)")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+func formatMetric(_ v: Double) -> String {
+    v.isNaN ? "nan" : String(format: "%.4f", v)
+}
+
+/// Metrics as the pretty, sorted JSON that `metrics.json` and `runpipe evaluate` print.
+public func metricsJSON(_ metrics: [String: Double]) throws -> String {
+    String(decoding: try prettyJSON(metrics), as: UTF8.self)
+}

@@ -1,0 +1,635 @@
+import Foundation
+import Training
+
+// The typed pipeline file. Every section's keys, defaults, constraints and descriptions are
+// declared once, in `Schema+Sections.swift`; decoding, validation, the resolved YAML, Codable and
+// the JSON Schema are all derived from those declarations. The stored-property defaults below are
+// the same values (they are the declarations' source: a field's default is read from `init()`).
+
+// MARK: - Top level
+
+/// A whole pipeline file after `extends`, `--set` overrides, defaults and validation.
+///
+/// Load one with ``PipelineLoader/load(_:overrides:)``. Codable encodes the YAML keys with every
+/// default written out, deterministically; `file` and `sources` are not encoded and take no part
+/// in `==` (two specs are equal when they describe the same pipeline).
+public struct PipelineSpec: Codable, Equatable, Sendable {
+    /// Format version of the pipeline file; must be 1.
+    public var version: Int
+    /// The pipeline's name (`[A-Za-z0-9._-]+`, ≤ 64 characters); defaults to the file's stem.
+    public var name: String
+    /// Seed of every random choice (splits, initialisation, dropout, shuffling).
+    public var seed: UInt64
+    /// Where the data comes from and how its columns are read.
+    public var data: DataSpec
+    /// The problem type, or `.auto` to infer it from the label column.
+    public var problem: ProblemChoice
+    /// The evaluation metric; `nil` means `auto` (chosen from the problem type).
+    public var metric: Metric?
+    /// Per-modality column processors.
+    public var processors: ProcessorsSpec
+    /// The backbone per modality.
+    public var backbones: BackbonesSpec
+    /// How the backbones' outputs are fused into the prediction head.
+    public var fusion: FusionSpec
+    /// Optimisation: optimizer, schedule, epochs, callbacks.
+    public var trainer: TrainerSpec
+
+    /// The pipeline file the user gave (not encoded).
+    public var file: URL
+    /// Where every key came from (not encoded).
+    public var sources: SourceMap
+
+    /// A spec from its parts; unspecified sections take their defaults.
+    public init(version: Int = 1, name: String, seed: UInt64 = 0, data: DataSpec,
+                problem: ProblemChoice = .auto, metric: Metric? = nil,
+                processors: ProcessorsSpec = ProcessorsSpec(), backbones: BackbonesSpec = BackbonesSpec(),
+                fusion: FusionSpec = FusionSpec(), trainer: TrainerSpec = TrainerSpec(),
+                file: URL = URL(fileURLWithPath: "pipeline.yaml"), sources: SourceMap = SourceMap()) {
+        self.version = version
+        self.name = name
+        self.seed = seed
+        self.data = data
+        self.problem = problem
+        self.metric = metric
+        self.processors = processors
+        self.backbones = backbones
+        self.fusion = fusion
+        self.trainer = trainer
+        self.file = file
+        self.sources = sources
+    }
+
+    /// Equal when every encoded key is equal; `file` and `sources` are ignored.
+    public static func == (a: PipelineSpec, b: PipelineSpec) -> Bool {
+        a.version == b.version && a.name == b.name && a.seed == b.seed && a.data == b.data
+            && a.problem == b.problem && a.metric == b.metric && a.processors == b.processors
+            && a.backbones == b.backbones && a.fusion == b.fusion && a.trainer == b.trainer
+    }
+}
+
+/// The `problem:` key: inferred from the label column, or fixed by the file.
+public enum ProblemChoice: Codable, Equatable, Hashable, Sendable {
+    /// Infer from the label column (`problem: auto`).
+    case auto
+    /// A problem type chosen in the file.
+    case fixed(ProblemType)
+
+    /// The fixed problem type, or nil for `auto`.
+    public var fixed: ProblemType? {
+        if case .fixed(let p) = self { return p }
+        return nil
+    }
+}
+
+// MARK: - Data
+
+/// The `data:` section.
+public struct DataSpec: Codable, Equatable, Sendable {
+    /// The training table (path relative to the file that declared it).
+    public var train: String
+    /// An optional test table, evaluated after training.
+    public var test: String?
+    /// How the validation set is made: a file, or a holdout split of `train`.
+    public var validation: ValidationSpec
+    /// The label column.
+    public var label: String
+    /// Per-column modality overrides (column name → modality or `ignore`).
+    public var columns: [String: ColumnOverride]
+    /// Cell values read as missing.
+    public var missingValues: [String]
+    /// The table format, or `auto` to go by the file extension.
+    public var format: DataFormat
+
+    /// The default missing-value markers.
+    public static let defaultMissingValues = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
+
+    /// A data section; everything but `train` and `label` defaults.
+    public init(train: String, test: String? = nil, validation: ValidationSpec = .holdout(fraction: 0.2, stratify: true),
+                label: String, columns: [String: ColumnOverride] = [:],
+                missingValues: [String] = DataSpec.defaultMissingValues, format: DataFormat = .auto) {
+        self.train = train
+        self.test = test
+        self.validation = validation
+        self.label = label
+        self.columns = columns
+        self.missingValues = missingValues
+        self.format = format
+    }
+}
+
+/// `data.validation`: a path (YAML string) or a holdout split (`{fraction, stratify}`).
+public enum ValidationSpec: Codable, Equatable, Sendable {
+    /// A separate validation table.
+    case file(String)
+    /// Hold out `fraction` (in (0, 0.9]) of the training rows, stratified by label for
+    /// classification when `stratify` is true.
+    case holdout(fraction: Double, stratify: Bool)
+}
+
+/// `data.columns.<name>`: forces a column's modality, or drops it.
+public enum ColumnOverride: String, Codable, CaseIterable, Sendable {
+    case numeric, categorical, text, image, ignore
+}
+
+/// `data.format`.
+public enum DataFormat: String, Codable, CaseIterable, Sendable {
+    /// By file extension (`.csv`, `.tsv` → CSV; `.jsonl`, `.ndjson` → JSON Lines).
+    case auto
+    case csv
+    case jsonl
+}
+
+// MARK: - Processors
+
+/// The `processors:` section.
+public struct ProcessorsSpec: Codable, Equatable, Sendable {
+    /// Numeric columns.
+    public var numeric: NumericProcessorSpec
+    /// Categorical columns.
+    public var categorical: CategoricalProcessorSpec
+
+    /// Every key at its default.
+
+    public init() {
+        self.init(numeric: NumericProcessorSpec(), categorical: CategoricalProcessorSpec())
+
+    }
+
+
+    /// Every key given.
+
+    public init(numeric: NumericProcessorSpec, categorical: CategoricalProcessorSpec) {
+        self.numeric = numeric
+        self.categorical = categorical
+    }
+}
+
+/// `processors.numeric`.
+public struct NumericProcessorSpec: Codable, Equatable, Sendable {
+    /// How missing numbers are filled.
+    public var impute: NumericImpute
+    /// How numbers are scaled.
+    public var scale: NumericScale
+
+    /// Every key at its default.
+
+    public init() {
+        self.init(impute: .median, scale: .standard)
+
+    }
+
+
+    /// Every key given.
+
+    public init(impute: NumericImpute, scale: NumericScale) {
+        self.impute = impute
+        self.scale = scale
+    }
+}
+
+/// `processors.numeric.impute`.
+public enum NumericImpute: String, Codable, CaseIterable, Sendable { case median, mean }
+
+/// `processors.numeric.scale`.
+public enum NumericScale: String, Codable, CaseIterable, Sendable { case standard, quantile, none }
+
+/// `processors.categorical`.
+public struct CategoricalProcessorSpec: Codable, Equatable, Sendable {
+    /// Categories seen fewer times than this in training map to the unknown category.
+    public var minCount: Int
+    /// At most this many categories (the most frequent) get their own embedding.
+    public var maxCategories: Int
+
+    /// Every key at its default.
+
+    public init() {
+        self.init(minCount: 1, maxCategories: 1000)
+
+    }
+
+
+    /// Every key given.
+
+    public init(minCount: Int, maxCategories: Int) {
+        self.minCount = minCount
+        self.maxCategories = maxCategories
+    }
+}
+
+// MARK: - Backbones
+
+/// The `backbones:` section (text and image backbones arrive later).
+public struct BackbonesSpec: Codable, Equatable, Sendable {
+    /// The backbone over numeric and categorical columns.
+    public var tabular: TabularBackboneSpec
+
+    /// Every key at its default.
+
+    public init() {
+        self.init(tabular: .mlp(MLPBackboneSpec()))
+
+    }
+
+
+    /// Every key given.
+
+    public init(tabular: TabularBackboneSpec) {
+        self.tabular = tabular
+    }
+}
+
+/// `backbones.tabular`, tagged by `kind:`.
+public enum TabularBackboneSpec: Codable, Equatable, Sendable {
+    /// `kind: mlp`.
+    case mlp(MLPBackboneSpec)
+    /// `kind: ft_transformer`.
+    case ftTransformer(FTTransformerSpec)
+
+    /// The YAML `kind` value.
+    public var kind: String {
+        switch self {
+        case .mlp: return "mlp"
+        case .ftTransformer: return "ft_transformer"
+        }
+    }
+    /// Whether the backbone's weights are updated.
+    public var trainable: Bool {
+        switch self {
+        case .mlp(let s): return s.trainable
+        case .ftTransformer(let s): return s.trainable
+        }
+    }
+    /// A safetensors file to initialise the backbone from.
+    public var checkpoint: String? {
+        switch self {
+        case .mlp(let s): return s.checkpoint
+        case .ftTransformer(let s): return s.checkpoint
+        }
+    }
+}
+
+/// Activation functions of MLP layers.
+public enum Activation: String, Codable, CaseIterable, Sendable { case relu, gelu, silu, tanh }
+
+/// `backbones.tabular` with `kind: mlp`.
+public struct MLPBackboneSpec: Codable, Equatable, Sendable {
+    /// Widths of the hidden layers.
+    public var hidden: [Int]
+    /// Dropout after each hidden layer, in [0, 1).
+    public var dropout: Double
+    /// Activation after each hidden layer.
+    public var activation: Activation
+    /// Width of every categorical embedding; nil = a rule of thumb from the category count.
+    public var embeddingDim: Int?
+    /// Whether the weights are updated.
+    public var trainable: Bool
+    /// A safetensors file to initialise from.
+    public var checkpoint: String?
+
+    /// Every key at its default.
+
+    public init() {
+        self.init(hidden: [128, 128], dropout: 0.1, activation: .relu, embeddingDim: nil, trainable: true, checkpoint: nil)
+
+    }
+
+
+    /// Every key given.
+
+    public init(hidden: [Int], dropout: Double, activation: Activation, embeddingDim: Int?, trainable: Bool, checkpoint: String?) {
+        self.hidden = hidden
+        self.dropout = dropout
+        self.activation = activation
+        self.embeddingDim = embeddingDim
+        self.trainable = trainable
+        self.checkpoint = checkpoint
+    }
+}
+
+/// `backbones.tabular` with `kind: ft_transformer` (Gorishniy et al. 2021).
+public struct FTTransformerSpec: Codable, Equatable, Sendable {
+    /// Token width; a multiple of `heads`.
+    public var dToken: Int
+    /// Transformer layers.
+    public var layers: Int
+    /// Attention heads.
+    public var heads: Int
+    /// Dropout on attention probabilities.
+    public var attentionDropout: Double
+    /// Dropout inside the feed-forward block.
+    public var ffnDropout: Double
+    /// Dropout on the residual branches.
+    public var residualDropout: Double
+    /// Feed-forward width as a multiple of `d_token`.
+    public var ffnFactor: Double
+    /// Whether the weights are updated.
+    public var trainable: Bool
+    /// A safetensors file to initialise from.
+    public var checkpoint: String?
+
+    /// Every key at its default.
+
+    public init() {
+        self.init(dToken: 192, layers: 3, heads: 8, attentionDropout: 0.2, ffnDropout: 0.1, residualDropout: 0.0, ffnFactor: 4.0 / 3.0, trainable: true, checkpoint: nil)
+
+    }
+
+
+    /// Every key given.
+
+    public init(dToken: Int, layers: Int, heads: Int, attentionDropout: Double, ffnDropout: Double, residualDropout: Double, ffnFactor: Double, trainable: Bool, checkpoint: String?) {
+        self.dToken = dToken
+        self.layers = layers
+        self.heads = heads
+        self.attentionDropout = attentionDropout
+        self.ffnDropout = ffnDropout
+        self.residualDropout = residualDropout
+        self.ffnFactor = ffnFactor
+        self.trainable = trainable
+        self.checkpoint = checkpoint
+    }
+}
+
+// MARK: - Fusion
+
+/// `fusion.kind`.
+public enum FusionKind: String, Codable, CaseIterable, Sendable {
+    /// Concatenate the backbone features and apply an MLP.
+    case mlp
+}
+
+/// The `fusion:` section.
+public struct FusionSpec: Codable, Equatable, Sendable {
+    /// The fusion method.
+    public var kind: FusionKind
+    /// Hidden layer widths after concatenation (empty: a linear head).
+    public var hidden: [Int]
+    /// Dropout in [0, 1).
+    public var dropout: Double
+
+    /// Every key at its default.
+
+    public init() {
+        self.init(kind: .mlp, hidden: [], dropout: 0.1)
+
+    }
+
+
+    /// Every key given.
+
+    public init(kind: FusionKind, hidden: [Int], dropout: Double) {
+        self.kind = kind
+        self.hidden = hidden
+        self.dropout = dropout
+    }
+}
+
+// MARK: - Trainer
+
+/// The `trainer:` section.
+public struct TrainerSpec: Codable, Equatable, Sendable {
+    /// The optimizer.
+    public var optimizer: OptimizerSpec
+    /// The learning-rate schedule.
+    public var schedule: ScheduleSpec
+    /// Passes over the training set (1...100000).
+    public var epochs: Int
+    /// Rows per step (1...65536).
+    public var batchSize: Int
+    /// Maximum gradient norm; nil disables clipping.
+    public var gradClip: Double?
+    /// Callbacks, in order.
+    public var callbacks: [CallbackSpec]
+
+    /// `early_stopping {monitor: auto, patience: 10}`, `checkpoint {monitor: auto}`.
+    public static let defaultCallbacks: [CallbackSpec] = [.earlyStopping(EarlyStoppingSpec()), .checkpoint(CheckpointSpec())]
+
+    /// Every key at its default.
+
+    public init() {
+        self.init(optimizer: OptimizerSpec(), schedule: ScheduleSpec(), epochs: 30, batchSize: 64, gradClip: 1.0, callbacks: TrainerSpec.defaultCallbacks)
+
+    }
+
+
+    /// Every key given.
+
+    public init(optimizer: OptimizerSpec, schedule: ScheduleSpec, epochs: Int, batchSize: Int, gradClip: Double?, callbacks: [CallbackSpec]) {
+        self.optimizer = optimizer
+        self.schedule = schedule
+        self.epochs = epochs
+        self.batchSize = batchSize
+        self.gradClip = gradClip
+        self.callbacks = callbacks
+    }
+}
+
+/// `trainer.optimizer.kind`.
+public enum OptimizerKind: String, Codable, CaseIterable, Sendable { case adamw, adam, sgd }
+
+/// `trainer.optimizer`.
+public struct OptimizerSpec: Codable, Equatable, Sendable {
+    /// The algorithm.
+    public var kind: OptimizerKind
+    /// Peak learning rate (> 0).
+    public var lr: Double
+    /// Weight decay (≥ 0): decoupled for adamw, L2 for adam and sgd.
+    public var weightDecay: Double
+    /// Adam's β1 and β2, each in [0, 1).
+    public var betas: [Double]
+    /// Adam's ε (> 0).
+    public var eps: Double
+    /// SGD momentum in [0, 1) (sgd only).
+    public var momentum: Double
+    /// Nesterov momentum (sgd only).
+    public var nesterov: Bool
+
+    /// Every key at its default.
+
+    public init() {
+        self.init(kind: .adamw, lr: 1.0e-3, weightDecay: 1.0e-4, betas: [0.9, 0.999], eps: 1.0e-8, momentum: 0.9, nesterov: false)
+
+    }
+
+
+    /// Every key given.
+
+    public init(kind: OptimizerKind, lr: Double, weightDecay: Double, betas: [Double], eps: Double, momentum: Double, nesterov: Bool) {
+        self.kind = kind
+        self.lr = lr
+        self.weightDecay = weightDecay
+        self.betas = betas
+        self.eps = eps
+        self.momentum = momentum
+        self.nesterov = nesterov
+    }
+}
+
+/// `trainer.schedule.kind`.
+public enum ScheduleKind: String, Codable, CaseIterable, Sendable { case constant, linear, cosine, polynomial }
+
+/// `trainer.schedule`.
+public struct ScheduleSpec: Codable, Equatable, Sendable {
+    /// The decay shape after warmup.
+    public var kind: ScheduleKind
+    /// Fraction of all steps spent warming up linearly from 0, in [0, 1).
+    public var warmup: Double
+    /// Exponent of the polynomial decay (polynomial only, > 0).
+    public var power: Double
+    /// The final learning rate as a fraction of the peak, in [0, 1].
+    public var minLRRatio: Double
+
+    /// Every key at its default.
+
+    public init() {
+        self.init(kind: .cosine, warmup: 0.1, power: 1.0, minLRRatio: 0.0)
+
+    }
+
+
+    /// Every key given.
+
+    public init(kind: ScheduleKind, warmup: Double, power: Double, minLRRatio: Double) {
+        self.kind = kind
+        self.warmup = warmup
+        self.power = power
+        self.minLRRatio = minLRRatio
+    }
+}
+
+/// One item of `trainer.callbacks`, a one-key mapping (`- early_stopping: {patience: 3}`).
+public enum CallbackSpec: Codable, Equatable, Sendable {
+    /// Stop when the monitored value has not improved for `patience` epochs.
+    case earlyStopping(EarlyStoppingSpec)
+    /// Keep the best epoch's weights and restore them at the end.
+    case checkpoint(CheckpointSpec)
+
+    /// The YAML key of this callback.
+    public var key: String {
+        switch self {
+        case .earlyStopping: return "early_stopping"
+        case .checkpoint: return "checkpoint"
+        }
+    }
+}
+
+/// Whether a monitored value improves by going down or up; `auto` follows the metric.
+public enum MonitorModeSpec: String, Codable, CaseIterable, Sendable { case auto, min, max }
+
+/// What a callback watches: `auto` (`val.` + the run's metric), `val.loss` or `val.<metric>`.
+public enum MonitorTarget: Equatable, Hashable, Sendable {
+    case auto
+    case loss
+    case metric(Metric)
+
+    /// Parses a monitor string; nil when it is not one of the accepted forms.
+    public init?(_ text: String) {
+        if text == "auto" { self = .auto; return }
+        if text == "val.loss" { self = .loss; return }
+        guard text.hasPrefix("val."), let m = Metric(rawValue: String(text.dropFirst(4))) else { return nil }
+        self = .metric(m)
+    }
+}
+
+/// `early_stopping` callback options.
+public struct EarlyStoppingSpec: Codable, Equatable, Sendable {
+    /// `auto`, `val.loss` or `val.<metric>`.
+    public var monitor: String
+    /// Epochs without improvement before stopping (≥ 1).
+    public var patience: Int
+    /// Improvement direction.
+    public var mode: MonitorModeSpec
+    /// The smallest change that counts as an improvement (≥ 0).
+    public var minDelta: Double
+
+    /// Every key at its default.
+
+    public init() {
+        self.init(monitor: "auto", patience: 10, mode: .auto, minDelta: 0.0)
+
+    }
+
+
+    /// Every key given.
+
+    public init(monitor: String, patience: Int, mode: MonitorModeSpec, minDelta: Double) {
+        self.monitor = monitor
+        self.patience = patience
+        self.mode = mode
+        self.minDelta = minDelta
+    }
+}
+
+/// `checkpoint` callback options.
+public struct CheckpointSpec: Codable, Equatable, Sendable {
+    /// `auto`, `val.loss` or `val.<metric>`.
+    public var monitor: String
+    /// Improvement direction.
+    public var mode: MonitorModeSpec
+
+    /// Every key at its default.
+
+    public init() {
+        self.init(monitor: "auto", mode: .auto)
+
+    }
+
+
+    /// Every key given.
+
+    public init(monitor: String, mode: MonitorModeSpec) {
+        self.monitor = monitor
+        self.mode = mode
+    }
+}
+
+// MARK: - Sources
+
+/// A place in a pipeline file (1-based line and column).
+public struct SourceLocation: Codable, Hashable, Sendable, CustomStringConvertible {
+    /// The file's path as the user would see it (as given on the command line, or as reached
+    /// through `extends`).
+    public var file: String
+    public var line: Int
+    public var column: Int
+
+    public init(file: String, line: Int, column: Int) {
+        self.file = file
+        self.line = line
+        self.column = column
+    }
+
+    /// `FILE:LINE:COL`.
+    public var description: String { "\(file):\(line):\(column)" }
+}
+
+/// Where every key of a loaded spec came from: a file location, or a `--set` flag.
+///
+/// Paths are dotted: `trainer.optimizer.lr`, `trainer.callbacks[0].early_stopping.patience`,
+/// `data.columns.age`. Keys left at their defaults have no entry.
+public struct SourceMap: Equatable, Sendable {
+    struct Entry: Equatable, Sendable {
+        var location: SourceLocation?
+        var file: URL?
+        var flag: String?
+    }
+    var entries: [String: Entry] = [:]
+
+    public init() {}
+
+    /// The file location that set `path`, or nil (a default, or a `--set` flag).
+    public subscript(path: String) -> SourceLocation? { entries[path]?.location }
+
+    /// The file that declared `path` (nil for defaults and `--set` values).
+    public func declaringFile(of path: String) -> URL? { entries[path]?.file }
+
+    /// The `--set KEY=VALUE` flag that set `path`, if one did.
+    public func flag(of path: String) -> String? { entries[path]?.flag }
+
+    /// Whether the file or a flag set `path` explicitly.
+    public func isSet(_ path: String) -> Bool { entries[path] != nil }
+
+    /// Every recorded path, sorted.
+    public var paths: [String] { entries.keys.sorted() }
+}

@@ -1,0 +1,363 @@
+import Foundation
+import Training
+
+// The declarations: every key of the pipeline file, once — its name, type, constraint,
+// description and (through `init()`) its default. See `Schema.swift` for how they are used.
+
+// MARK: - Top level
+
+extension PipelineSpec: SpecSection {
+    init() { self.init(name: "", data: DataSpec()) }
+    static let title = "runpipe pipeline"
+    static let summary = "A runpipe pipeline file: data, problem, processors, backbones, fusion and trainer. "
+        + "Every key but `version`, `data.train` and `data.label` has a default (the resolved YAML writes them all out)."
+
+    static var fields: [Field<PipelineSpec>] {
+        [
+            Field("version", \.version, Codecs.int().checked { $0 == 1 ? nil : ("unsupported version \($0); this runpipe reads version 1", "set `version: 1`") }
+                .schemaAdding([("const", .int(1))]),
+                  "Format version of the pipeline file; must be 1.", required: true, example: "version: 1"),
+            Field("name", \.name, Codecs.string(pattern: "[A-Za-z0-9._-]+", maxLength: 64),
+                  "Name of the pipeline (letters, digits, `.`, `_`, `-`; at most 64 characters). Defaults to the file name without its extension.", contextualDefault: true),
+            Field("seed", \.seed, Codecs.uint64, "Seed of every random choice: splits, initialisation, dropout, shuffling."),
+            Field("data", \.data, Sections.codec(DataSpec.self), "Where the data comes from and how its columns are read.",
+                  required: true, example: "data: {train: train.csv, label: target}"),
+            Field("problem", \.problem, problemCodec, "The problem type, or `auto` to infer it from the label column."),
+            Field("metric", \.metric, metricCodec, "The evaluation metric, or `auto` for the problem's default."),
+            Field("processors", \.processors, Sections.codec(ProcessorsSpec.self), "How columns are turned into model inputs."),
+            Field("backbones", \.backbones, Sections.codec(BackbonesSpec.self), "The backbone network per modality."),
+            Field("fusion", \.fusion, Sections.codec(FusionSpec.self), "How the backbones' features are fused into the prediction head."),
+            Field("trainer", \.trainer, Sections.codec(TrainerSpec.self), "Optimizer, schedule, epochs, batch size, clipping and callbacks."),
+        ]
+    }
+
+    static var problemCodec: Codec<ProblemChoice> {
+        let w = Codecs.words(["auto"] + ProblemType.allCases.map(\.rawValue), what: "problem")
+        return Codec(schema: w.schema, decode: { node, path, ctx in
+            w.decode(node, path, ctx).map { ProblemType(rawValue: $0).map(ProblemChoice.fixed) ?? .auto }
+        }, encode: { .string($0.fixed?.rawValue ?? "auto") })
+    }
+
+    static var metricCodec: Codec<Metric?> {
+        let w = Codecs.words(["auto"] + Metric.allCases.map(\.rawValue), what: "metric")
+        return Codec(schema: w.schema, decode: { node, path, ctx in
+            w.decode(node, path, ctx).map { text -> Metric? in Metric(rawValue: text) }
+        }, encode: { .string($0?.rawValue ?? "auto") })
+    }
+
+    static func validate(_ spec: PipelineSpec, _ scope: Scope) {
+        let problem = spec.problem.fixed
+        if let m = spec.metric, let p = problem, !m.problems.contains(p) {
+            scope.fail("metric", "metric '\(m.rawValue)' does not apply to problem '\(p.rawValue)'",
+                       hint: "use one of: \(Metric.allCases.filter { $0.problems.contains(p) }.map(\.rawValue).joined(separator: ", "))")
+        }
+        let metric = spec.metric ?? problem.map(Metric.defaultMetric(for:))
+        for (i, callback) in spec.trainer.callbacks.enumerated() {
+            let base = "trainer.callbacks[\(i)].\(callback.key)"
+            let (monitor, mode): (String, MonitorModeSpec)
+            switch callback {
+            case .earlyStopping(let s): (monitor, mode) = (s.monitor, s.mode)
+            case .checkpoint(let s): (monitor, mode) = (s.monitor, s.mode)
+            }
+            var higherIsBetter: Bool? = nil
+            switch MonitorTarget(monitor) {
+            case .metric(let m)?:
+                if let p = problem, !m.problems.contains(p) {
+                    scope.fail(base + ".monitor", "monitor '\(monitor)' is not computed for problem '\(p.rawValue)'",
+                               hint: "use `auto`, `val.loss` or one of: \(Metric.allCases.filter { $0.problems.contains(p) }.map { "val." + $0.rawValue }.joined(separator: ", "))")
+                    continue
+                }
+                if let chosen = spec.metric, m.problems.isDisjoint(with: chosen.problems) {
+                    scope.fail(base + ".monitor", "monitor '\(monitor)' and metric '\(chosen.rawValue)' belong to different problem types",
+                               hint: "monitor `auto` (val.\(chosen.rawValue)) or another metric of the same problem type")
+                    continue
+                }
+                higherIsBetter = m.higherIsBetter
+            case .loss?: higherIsBetter = false
+            case .auto?: higherIsBetter = metric?.higherIsBetter
+            case nil: break
+            }
+            if let h = higherIsBetter, (mode == .min && h) || (mode == .max && !h) {
+                let shown = monitor == "auto" ? "auto (val.\(metric?.rawValue ?? "?"))" : monitor
+                scope.fail(base + ".mode", "mode: \(mode.rawValue) contradicts monitor \(shown), where \(h ? "higher" : "lower") is better",
+                           hint: "remove `mode` (auto follows the monitor) or use mode: \(h ? "max" : "min")")
+            }
+        }
+        let ctx = scope.ctx
+        let train = PipelineSpec.resolve(spec.data.train, origin: ctx.origins["data.train"], topFile: ctx.topFile)
+        if let test = spec.data.test, PipelineSpec.resolve(test, origin: ctx.origins["data.test"], topFile: ctx.topFile) == train {
+            scope.fail("data.test", "data.test is the same file as data.train (\(spec.data.train))",
+                       hint: "evaluate on held-out rows: point data.test at a separate file, or remove it")
+        }
+        if case .file(let v) = spec.data.validation,
+           PipelineSpec.resolve(v, origin: ctx.origins["data.validation"], topFile: ctx.topFile) == train {
+            scope.fail("data.validation", "data.validation is the same file as data.train (\(spec.data.train))",
+                       hint: "use a separate file, or a holdout split: `validation: {fraction: 0.2}`")
+        }
+    }
+}
+
+// MARK: - Data
+
+extension DataSpec: SpecSection {
+    init() { self.init(train: "", label: "") }
+    static let title = "data"
+    static let summary = "The training table, optional test and validation data, the label column and how cells are read."
+
+    static var fields: [Field<DataSpec>] {
+        [
+            Field("train", \.train, Codecs.string(nonEmpty: true), "Path of the training table (CSV or JSON Lines), relative to the file that declares it.",
+                  required: true, example: "train: data/train.csv"),
+            Field("test", \.test, Codecs.optional(Codecs.string(nonEmpty: true)), "Path of a test table evaluated after training, or null."),
+            Field("validation", \.validation, validationCodec,
+                  "Validation data: a path to a table, or a holdout split of the training rows `{fraction, stratify}`."),
+            Field("label", \.label, Codecs.string(nonEmpty: true), "The label (target) column.", required: true, example: "label: target"),
+            Field("columns", \.columns, Codecs.dictionary(Codecs.enumeration(ColumnOverride.self)),
+                  "Per-column modality overrides: column name → numeric, categorical, text, image or ignore."),
+            Field("missing_values", \.missingValues, Codecs.list(Codecs.string()), "Cell values read as missing."),
+            Field("format", \.format, Codecs.enumeration(DataFormat.self),
+                  "Table format; `auto` goes by the file extension (.csv/.tsv → csv, .jsonl/.ndjson → jsonl)."),
+        ]
+    }
+
+    static var validationCodec: Codec<ValidationSpec> {
+        let path = Codecs.string(nonEmpty: true)
+        let holdout = Sections.codec(HoldoutSpec.self)
+        return Codec(schema: {
+            .object([("oneOf", .list([path.schema().adding([("description", .string("Path of a validation table."))]), holdout.schema()]))])
+        }, decode: { node, p, ctx in
+            if case .scalar = node.kind, !node.isNull { return path.decode(node, p, ctx).map(ValidationSpec.file) }
+            if node.mapEntries == nil && !node.isNull {
+                ctx.fail(node.origin, p, "\(p) expects a path or a mapping {fraction, stratify}, found \(node.shown)")
+                return nil
+            }
+            return holdout.decode(node, p, ctx).map { .holdout(fraction: $0.fraction, stratify: $0.stratify) }
+        }, encode: { v in
+            switch v {
+            case .file(let s): return .string(s)
+            case .holdout(let f, let s): return holdout.encode(HoldoutSpec(fraction: f, stratify: s))
+            }
+        })
+    }
+}
+
+/// `data.validation` as a holdout split.
+struct HoldoutSpec: SpecSection {
+    var fraction = 0.2
+    var stratify = true
+    static let title = "holdout"
+    static let summary = "Hold out a fraction of the training rows for validation."
+    static var fields: [Field<HoldoutSpec>] {
+        [
+            Field("fraction", \.fraction, Codecs.double(min: 0, minOpen: true, max: 0.9), "Fraction of training rows held out, in (0, 0.9]."),
+            Field("stratify", \.stratify, Codecs.bool, "Keep the label distribution in both parts (classification only)."),
+        ]
+    }
+}
+
+// MARK: - Processors
+
+extension ProcessorsSpec: SpecSection {
+    static let title = "processors"
+    static let summary = "Column processors per modality."
+    static var fields: [Field<ProcessorsSpec>] {
+        [
+            Field("numeric", \.numeric, Sections.codec(NumericProcessorSpec.self), "Numeric columns."),
+            Field("categorical", \.categorical, Sections.codec(CategoricalProcessorSpec.self), "Categorical columns."),
+        ]
+    }
+}
+
+extension NumericProcessorSpec: SpecSection {
+    static let title = "numeric processor"
+    static let summary = "Missing-value imputation and scaling of numeric columns."
+    static var fields: [Field<NumericProcessorSpec>] {
+        [
+            Field("impute", \.impute, Codecs.enumeration(NumericImpute.self), "Fill missing numbers with the training median or mean."),
+            Field("scale", \.scale, Codecs.enumeration(NumericScale.self),
+                  "standard: zero mean, unit variance; quantile: map to a normal distribution by rank; none: as is."),
+        ]
+    }
+}
+
+extension CategoricalProcessorSpec: SpecSection {
+    static let title = "categorical processor"
+    static let summary = "Vocabulary of categorical columns."
+    static var fields: [Field<CategoricalProcessorSpec>] {
+        [
+            Field("min_count", \.minCount, Codecs.int(min: 1), "Categories seen fewer times in training map to the unknown category."),
+            Field("max_categories", \.maxCategories, Codecs.int(min: 2), "At most this many (most frequent) categories get their own embedding."),
+        ]
+    }
+}
+
+// MARK: - Backbones
+
+extension BackbonesSpec: SpecSection {
+    static let title = "backbones"
+    static let summary = "The backbone network per modality."
+    static var fields: [Field<BackbonesSpec>] {
+        [Field("tabular", \.tabular, tabularCodec, "The backbone over numeric and categorical columns, chosen by `kind`.")]
+    }
+
+    static var tabularCodec: Codec<TabularBackboneSpec> {
+        Unions.tagged("kind", default: "mlp", [
+            UnionCase("mlp", MLPBackboneSpec.self, "A multilayer perceptron over embedded columns.",
+                      wrap: TabularBackboneSpec.mlp, unwrap: { if case .mlp(let s) = $0 { return s }; return nil }),
+            UnionCase("ft_transformer", FTTransformerSpec.self, "FT-Transformer: one token per column, transformer layers, [CLS] readout.",
+                      wrap: TabularBackboneSpec.ftTransformer, unwrap: { if case .ftTransformer(let s) = $0 { return s }; return nil }),
+        ])
+    }
+}
+
+extension MLPBackboneSpec: SpecSection {
+    static let title = "mlp backbone"
+    static let summary = "A multilayer perceptron over the concatenated column embeddings."
+    static var fields: [Field<MLPBackboneSpec>] {
+        [
+            Field("hidden", \.hidden, Codecs.list(Codecs.int(min: 1)), "Widths of the hidden layers."),
+            Field("dropout", \.dropout, Codecs.double(min: 0, max: 1, maxOpen: true), "Dropout after each hidden layer, in [0, 1)."),
+            Field("activation", \.activation, Codecs.enumeration(Activation.self), "Activation after each hidden layer."),
+            Field("embedding_dim", \.embeddingDim, Codecs.optional(Codecs.int(min: 1)),
+                  "Width of every categorical embedding; null = a rule of thumb from the category count."),
+            Field("trainable", \.trainable, Codecs.bool, "Whether the backbone's weights are updated."),
+            Field("checkpoint", \.checkpoint, Codecs.optional(Codecs.string(nonEmpty: true)),
+                  "A safetensors file to initialise the backbone from (relative to the declaring file), or null."),
+        ]
+    }
+}
+
+extension FTTransformerSpec: SpecSection {
+    static let title = "ft_transformer backbone"
+    static let summary = "FT-Transformer (Gorishniy et al., 2021): a token per column and a transformer encoder."
+    static var fields: [Field<FTTransformerSpec>] {
+        [
+            Field("d_token", \.dToken, Codecs.int(min: 8), "Token width; a multiple of `heads`."),
+            Field("layers", \.layers, Codecs.int(min: 1), "Number of transformer layers."),
+            Field("heads", \.heads, Codecs.int(min: 1), "Attention heads; must divide `d_token`."),
+            Field("attention_dropout", \.attentionDropout, Codecs.double(min: 0, max: 1, maxOpen: true), "Dropout on attention probabilities, in [0, 1)."),
+            Field("ffn_dropout", \.ffnDropout, Codecs.double(min: 0, max: 1, maxOpen: true), "Dropout inside the feed-forward block, in [0, 1)."),
+            Field("residual_dropout", \.residualDropout, Codecs.double(min: 0, max: 1, maxOpen: true), "Dropout on residual branches, in [0, 1)."),
+            Field("ffn_factor", \.ffnFactor, Codecs.double(min: 0, minOpen: true), "Feed-forward width as a multiple of `d_token` (> 0)."),
+            Field("trainable", \.trainable, Codecs.bool, "Whether the backbone's weights are updated."),
+            Field("checkpoint", \.checkpoint, Codecs.optional(Codecs.string(nonEmpty: true)),
+                  "A safetensors file to initialise the backbone from (relative to the declaring file), or null."),
+        ]
+    }
+
+    static func validate(_ s: FTTransformerSpec, _ scope: Scope) {
+        if s.dToken % s.heads != 0 {
+            let divisors = (1...min(s.dToken, 64)).filter { s.dToken % $0 == 0 }.map(String.init).joined(separator: ", ")
+            scope.fail("heads", "heads (\(s.heads)) must divide d_token (\(s.dToken))",
+                       hint: "use heads among \(divisors), or a d_token that is a multiple of \(s.heads) (e.g. \(s.dToken / s.heads * s.heads + s.heads))")
+        }
+    }
+}
+
+// MARK: - Fusion
+
+extension FusionSpec: SpecSection {
+    static let title = "fusion"
+    static let summary = "How the backbones' features are combined before the prediction head."
+    static var fields: [Field<FusionSpec>] {
+        [
+            Field("kind", \.kind, Codecs.enumeration(FusionKind.self), "mlp: concatenate the backbone features and apply an MLP."),
+            Field("hidden", \.hidden, Codecs.list(Codecs.int(min: 1)), "Hidden layer widths after concatenation (empty: a linear head)."),
+            Field("dropout", \.dropout, Codecs.double(min: 0, max: 1, maxOpen: true), "Dropout in [0, 1)."),
+        ]
+    }
+}
+
+// MARK: - Trainer
+
+extension TrainerSpec: SpecSection {
+    static let title = "trainer"
+    static let summary = "Optimisation: optimizer, learning-rate schedule, epochs, batch size, gradient clipping, callbacks."
+    static var fields: [Field<TrainerSpec>] {
+        [
+            Field("optimizer", \.optimizer, Sections.codec(OptimizerSpec.self), "The optimizer."),
+            Field("schedule", \.schedule, Sections.codec(ScheduleSpec.self), "The learning-rate schedule."),
+            Field("epochs", \.epochs, Codecs.int(1...100_000), "Passes over the training set."),
+            Field("batch_size", \.batchSize, Codecs.int(1...65_536), "Rows per optimisation step."),
+            Field("grad_clip", \.gradClip, Codecs.optional(Codecs.double(min: 0, minOpen: true)),
+                  "Clip the global gradient norm to this value (> 0); null disables clipping."),
+            Field("callbacks", \.callbacks, Codecs.list(callbackCodec),
+                  "Callbacks, each a one-key mapping (`- early_stopping: {patience: 3}`). A list replaces the default; `[]` means none."),
+        ]
+    }
+
+    static var callbackCodec: Codec<CallbackSpec> {
+        Unions.keyed([
+            UnionCase("early_stopping", EarlyStoppingSpec.self, "Stop when the monitored value stops improving.",
+                      wrap: CallbackSpec.earlyStopping, unwrap: { if case .earlyStopping(let s) = $0 { return s }; return nil }),
+            UnionCase("checkpoint", CheckpointSpec.self, "Keep the best epoch's weights and restore them at the end.",
+                      wrap: CallbackSpec.checkpoint, unwrap: { if case .checkpoint(let s) = $0 { return s }; return nil }),
+        ], what: "callback")
+    }
+}
+
+extension OptimizerSpec: SpecSection {
+    static let title = "optimizer"
+    static let summary = "The optimizer and its hyperparameters."
+    static var fields: [Field<OptimizerSpec>] {
+        let sgd: (OptimizerSpec) -> Bool = { $0.kind == .sgd }
+        return [
+            Field("kind", \.kind, Codecs.enumeration(OptimizerKind.self), "adamw (decoupled weight decay), adam or sgd."),
+            Field("lr", \.lr, Codecs.double(min: 0, minOpen: true), "Peak learning rate (> 0)."),
+            Field("weight_decay", \.weightDecay, Codecs.double(min: 0), "Weight decay (≥ 0): decoupled for adamw, L2 for adam and sgd."),
+            Field("betas", \.betas, Codecs.list(Codecs.double(min: 0, max: 1, maxOpen: true), minItems: 2, maxItems: 2),
+                  "Adam's β1 and β2, each in [0, 1)."),
+            Field("eps", \.eps, Codecs.double(min: 0, minOpen: true), "Adam's ε (> 0)."),
+            Field("momentum", \.momentum, Codecs.double(min: 0, max: 1, maxOpen: true), "SGD momentum, in [0, 1).",
+                  only: "kind: sgd", when: sgd),
+            Field("nesterov", \.nesterov, Codecs.bool, "Nesterov momentum.", only: "kind: sgd", when: sgd),
+        ]
+    }
+
+    static func validate(_ s: OptimizerSpec, _ scope: Scope) {
+        if s.kind == .sgd && s.nesterov && s.momentum == 0 {
+            scope.fail("nesterov", "nesterov needs momentum > 0", hint: "set momentum (e.g. 0.9) or nesterov: false")
+        }
+    }
+}
+
+extension ScheduleSpec: SpecSection {
+    static let title = "schedule"
+    static let summary = "Learning rate over training: linear warmup, then the chosen decay to min_lr_ratio × lr."
+    static var fields: [Field<ScheduleSpec>] {
+        [
+            Field("kind", \.kind, Codecs.enumeration(ScheduleKind.self), "Decay after warmup: constant, linear, cosine or polynomial."),
+            Field("warmup", \.warmup, Codecs.double(min: 0, max: 1, maxOpen: true), "Fraction of all steps spent warming up, in [0, 1)."),
+            Field("power", \.power, Codecs.double(min: 0, minOpen: true), "Exponent of the polynomial decay (> 0).",
+                  only: "kind: polynomial", when: { $0.kind == .polynomial }),
+            Field("min_lr_ratio", \.minLRRatio, Codecs.double(min: 0, max: 1), "Final learning rate as a fraction of lr, in [0, 1]."),
+        ]
+    }
+}
+
+/// `auto`, `val.loss` or `val.<metric>`.
+let monitorCodec = Codecs.words(["auto", "val.loss"] + Metric.allCases.map { "val." + $0.rawValue }, what: "monitor")
+
+extension EarlyStoppingSpec: SpecSection {
+    static let title = "early_stopping"
+    static let summary = "Stop when the monitored value has not improved for `patience` epochs."
+    static var fields: [Field<EarlyStoppingSpec>] {
+        [
+            Field("monitor", \.monitor, monitorCodec, "`auto` (val. + the run's metric), `val.loss` or `val.<metric>`."),
+            Field("patience", \.patience, Codecs.int(min: 1), "Epochs without improvement before stopping (≥ 1)."),
+            Field("mode", \.mode, Codecs.enumeration(MonitorModeSpec.self), "min or max; auto follows the monitored value."),
+            Field("min_delta", \.minDelta, Codecs.double(min: 0), "The smallest change that counts as an improvement (≥ 0)."),
+        ]
+    }
+}
+
+extension CheckpointSpec: SpecSection {
+    static let title = "checkpoint"
+    static let summary = "Keep the best epoch's weights and restore them at the end."
+    static var fields: [Field<CheckpointSpec>] {
+        [
+            Field("monitor", \.monitor, monitorCodec, "`auto` (val. + the run's metric), `val.loss` or `val.<metric>`."),
+            Field("mode", \.mode, Codecs.enumeration(MonitorModeSpec.self), "min or max; auto follows the monitored value."),
+        ]
+    }
+}

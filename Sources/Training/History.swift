@@ -1,0 +1,133 @@
+import Foundation
+
+/// What one training epoch produced.
+public struct EpochRecord: Codable, Sendable, Equatable {
+    /// 1-based epoch number.
+    public var epoch: Int
+    /// Mean training loss over the epoch, each batch weighted by its size.
+    public var trainLoss: Double
+    /// The first parameter group's learning rate at the end of the epoch.
+    public var learningRate: Double
+    /// Wall-clock seconds of the epoch including validation.
+    public var seconds: Double
+    /// Validation results, keyed like "val.loss", "val.accuracy" (may hold NaN, e.g. an undefined ROC AUC).
+    public var metrics: [String: Double]
+
+    public init(epoch: Int, trainLoss: Double, learningRate: Double, seconds: Double, metrics: [String: Double] = [:]) {
+        self.epoch = epoch
+        self.trainLoss = trainLoss
+        self.learningRate = learningRate
+        self.seconds = seconds
+        self.metrics = metrics
+    }
+
+    /// The value of `key`: "train_loss", "lr", "seconds" or a metric key; nil when absent.
+    public func value(_ key: String) -> Double? {
+        switch key {
+        case "train_loss": return trainLoss
+        case "lr": return learningRate
+        case "seconds": return seconds
+        default: return metrics[key]
+        }
+    }
+
+    /// Every key `value(_:)` answers, sorted.
+    public var availableKeys: [String] { (["train_loss", "lr", "seconds"] + metrics.keys).sorted() }
+
+    enum CodingKeys: String, CodingKey {
+        case epoch, trainLoss = "train_loss", learningRate = "lr", seconds, metrics
+    }
+
+    // Non-finite numbers (JSON has none) are written as the strings "nan", "inf", "-inf", so the
+    // default JSONEncoder can write a record that holds an undefined metric.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(epoch, forKey: .epoch)
+        try c.encode(JSONDouble(trainLoss), forKey: .trainLoss)
+        try c.encode(JSONDouble(learningRate), forKey: .learningRate)
+        try c.encode(JSONDouble(seconds), forKey: .seconds)
+        try c.encode(metrics.mapValues(JSONDouble.init), forKey: .metrics)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        epoch = try c.decode(Int.self, forKey: .epoch)
+        trainLoss = try c.decode(JSONDouble.self, forKey: .trainLoss).value
+        learningRate = try c.decode(JSONDouble.self, forKey: .learningRate).value
+        seconds = try c.decode(JSONDouble.self, forKey: .seconds).value
+        metrics = try c.decode([String: JSONDouble].self, forKey: .metrics).mapValues(\.value)
+    }
+}
+
+/// A Double that encodes NaN and ±infinity as the strings "nan", "inf" and "-inf".
+struct JSONDouble: Codable, Equatable {
+    var value: Double
+    init(_ value: Double) { self.value = value }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        if value.isNaN { try c.encode("nan") } else if value == .infinity { try c.encode("inf") } else if value == -.infinity {
+            try c.encode("-inf")
+        } else { try c.encode(value) }
+    }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let d = try? c.decode(Double.self) { value = d; return }
+        switch try c.decode(String.self) {
+        case "nan": value = .nan
+        case "inf": value = .infinity
+        case "-inf": value = -.infinity
+        case let s:
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: "expected a number, \"nan\", \"inf\" or \"-inf\", got \"\(s)\"")
+        }
+    }
+}
+
+/// The epoch records of a training run, in order.
+public struct History: Codable, Sendable, Equatable {
+    public var records: [EpochRecord]
+
+    public init(records: [EpochRecord] = []) { self.records = records }
+
+    /// The metric keys that occur in any record, sorted.
+    public var metricKeys: [String] {
+        Array(Set(records.flatMap(\.metrics.keys))).sorted()
+    }
+
+    /// The record with the best value of `key` (`mode` says whether lower or higher is better;
+    /// NaN values never win, the earliest epoch wins ties). Nil when no record has a value.
+    public func best(_ key: String, mode: MonitorMode) -> EpochRecord? {
+        var best: EpochRecord? = nil
+        var bestValue = 0.0
+        for r in records {
+            guard let v = r.value(key), !v.isNaN else { continue }
+            if best == nil || (mode == .min ? v < bestValue : v > bestValue) { best = r; bestValue = v }
+        }
+        return best
+    }
+
+    /// The history as CSV: `epoch,train_loss,lr,seconds` then the metric keys in sorted order,
+    /// one line per epoch, numbers as `%.6g` (`nan`, `inf` for non-finite values), a missing
+    /// metric as an empty cell. Ends with a newline.
+    ///
+    ///     epoch,train_loss,lr,seconds,val.accuracy,val.loss
+    ///     1,0.693147,0.001,1.25,0.5,0.6875
+    public func csv() -> String {
+        let keys = metricKeys
+        var out = (["epoch", "train_loss", "lr", "seconds"] + keys).joined(separator: ",") + "\n"
+        for r in records {
+            var cells = [String(r.epoch), formatG(r.trainLoss), formatG(r.learningRate), formatG(r.seconds)]
+            for k in keys { cells.append(r.metrics[k].map(formatG) ?? "") }
+            out += cells.joined(separator: ",") + "\n"
+        }
+        return out
+    }
+}
+
+/// `%.6g` formatting (the same text on every platform).
+func formatG(_ x: Double) -> String {
+    if x.isNaN { return "nan" }
+    if x.isInfinite { return x > 0 ? "inf" : "-inf" }
+    return String(format: "%.6g", x)
+}
