@@ -78,8 +78,10 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Layers", "TensorEngine"]),
         .testTarget(name: "TablesTests", dependencies: ["Tables", "Training"]),
         .testTarget(name: "CacheTests", dependencies: ["Cache"]),
-        .testTarget(name: "SpecTests", dependencies: ["Spec", "Training"]),
+        .testTarget(name: "SpecTests", dependencies: ["Spec", "Training"], exclude: ["Fixtures"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Spec", "Tables", "Cache"]),
+        // Runs the built `runpipe` binary: exit statuses, standard error, files left behind.
+        .testTarget(name: "RunpipeCLITests", dependencies: ["runpipe"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -58,7 +58,7 @@ public struct Session: Sendable {
                           pipelineSHA256: ContentHash.sha256(pipelineBytes)).write(into: dir)
         }
         request.log("run written to \(run.url.path)")
-        return TrainResult(runDirectory: run.url, metrics: outcome.metrics, stageStatus: outcome.status)
+        return TrainResult(runDirectory: run.url, metrics: outcome.metrics, stageStatus: executor.status)
     }
 
     /// Identifies this pipeline in the cache's stage records (name plus the file's location).

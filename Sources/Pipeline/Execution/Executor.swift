@@ -42,7 +42,6 @@ public final class Executor {
     /// What a full run produced.
     struct Outcome {
         var metrics: [String: [String: Double]]
-        var status: [(stage: String, cached: Bool)]
     }
 
     /// Evaluates every evaluate/predict stage (and so everything they need).
@@ -55,7 +54,7 @@ public final class Executor {
             default: break
             }
         }
-        return Outcome(metrics: metrics, status: status)
+        return Outcome(metrics: metrics)
     }
 
     // MARK: - The cache protocol every stored stage follows
