@@ -175,3 +175,37 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(graph.render(.text).split(separator: "\n").count, ids.count)
     }
 }
+
+final class DataSourceTests: XCTestCase {
+    /// JSON Lines training data and a separate validation file.
+    func testJSONLinesAndAValidationFile() throws {
+        let p = try Project()
+        func jsonl(_ csv: String) -> String {
+            let lines = csv.split(separator: "\n")
+            let header = lines[0].split(separator: ",").map(String.init)
+            return lines.dropFirst().map { line -> String in
+                let cells = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+                let fields = zip(header, cells).map { name, cell -> String in
+                    if cell == "NA" { return "\"\(name)\": null" }
+                    return Double(cell) != nil ? "\"\(name)\": \(cell)" : "\"\(name)\": \"\(cell)\""
+                }
+                return "{" + fields.joined(separator: ", ") + "}"
+            }.joined(separator: "\n") + "\n"
+        }
+        try p.write("train.jsonl", jsonl(syntheticCSV(rows: 120)))
+        try p.write("valid.csv", syntheticCSV(rows: 40, seed: 8))
+        try p.write("pipeline.yaml", """
+            version: 1
+            data: {train: train.jsonl, validation: valid.csv, label: target}
+            backbones: {tabular: {kind: mlp, hidden: [16]}}
+            trainer: {epochs: 3, batch_size: 32}
+            """)
+        let (r, _) = try p.train()
+        XCTAssertNotNil(r.metrics["validation"]?["accuracy"])
+        let graph = try p.session().compile(threads: 2).graph
+        XCTAssertEqual(graph.node("encode.validation")?.inputs.first, "load.validation")
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: p.url("runs/run/model/summary.json"))) as? [String: Any]
+        XCTAssertEqual(summary?["validation_rows"] as? Int, 40)
+        XCTAssertEqual(summary?["train_rows"] as? Int, 120)
+    }
+}
