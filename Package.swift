@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "TensorEngine", targets: ["TensorEngine"]),
         .library(name: "Layers", targets: ["Layers"]),
         .library(name: "Checkpoints", targets: ["Checkpoints"]),
+        .library(name: "Tokenizers", targets: ["Tokenizers"]),
         .library(name: "Training", targets: ["Training"]),
         .library(name: "Models", targets: ["Models"]),
         .library(name: "Tables", targets: ["Tables"]),
@@ -23,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         // System libraries (module maps only; headers come from the Debian -dev packages).
@@ -39,9 +41,13 @@ let package = Package(
         // Module tree, parameters, standard layers.
         .target(name: "Layers", dependencies: ["TensorEngine"], swiftSettings: optimized),
         // Backbones, one per file, with parameter keys equal to their checkpoints' names.
-        .target(name: "Models", dependencies: ["TensorEngine", "Layers"], swiftSettings: optimized),
-        // safetensors and (later) checkpoint folders.
-        .target(name: "Checkpoints", dependencies: ["TensorEngine"], swiftSettings: optimized),
+        .target(name: "Models", dependencies: ["TensorEngine", "Layers", "Checkpoints"], swiftSettings: optimized),
+        // Checkpoint files and folders: safetensors (single and sharded), PyTorch zip and legacy
+        // pickles through a restricted unpickler.
+        .target(name: "Checkpoints", dependencies: ["TensorEngine", "ZIPFoundation"], swiftSettings: optimized),
+        // Hugging Face tokenizers (tokenizer.json, vocab.txt): normalizers, pre-tokenizers,
+        // WordPiece/BPE/Unigram, post-processors, decoders.
+        .target(name: "Tokenizers", swiftSettings: optimized),
         // Optimizers, schedules, (later) trainer, callbacks, metrics.
         .target(name: "Training", dependencies: ["TensorEngine"], swiftSettings: optimized),
         // CSV / JSON Lines reading, column modality detection, fitted column processors.
@@ -54,27 +60,28 @@ let package = Package(
         // Compiler, stage graph, executor and run directories: spec → stages → artifacts.
         .target(name: "Pipeline",
                 dependencies: ["Spec", "Tables", "Cache", "TensorEngine", "Layers", "Models",
-                               "Checkpoints", "Training"],
+                               "Checkpoints", "Tokenizers", "Training"],
                 swiftSettings: optimized),
 
         .executableTarget(
             name: "runpipe",
             dependencies: [
-                "TensorEngine", "Layers", "Models", "Checkpoints", "Training",
+                "TensorEngine", "Layers", "Models", "Checkpoints", "Tokenizers", "Training",
                 "Tables", "Cache", "Spec", "Pipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimized),
         .executableTarget(
             name: "runpipe-bench",
-            dependencies: ["TensorEngine", "Layers", "Models", "Checkpoints", "Training"],
+            dependencies: ["TensorEngine", "Layers", "Models", "Checkpoints", "Tokenizers", "Training"],
             path: "benchmarks/RunpipeBench",
             swiftSettings: optimized),
 
         .testTarget(name: "TensorEngineTests", dependencies: ["TensorEngine", "Checkpoints"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "TensorEngine", "Checkpoints"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TensorEngine"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "TensorEngine", "Checkpoints", "Training"]),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "TensorEngine", "Checkpoints", "Tokenizers", "Training"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Layers", "TensorEngine"]),
         .testTarget(name: "TablesTests", dependencies: ["Tables", "Training"]),
         .testTarget(name: "CacheTests", dependencies: ["Cache"]),

@@ -37,6 +37,43 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable, Sendable
     /// Creating, writing or renaming the output file failed.
     case writeFailed(path: String, reason: String)
 
+    // MARK: PyTorch pickles
+
+    /// The file is none of the formats the reader knows (judged by its first bytes).
+    case unrecognizedFormat(path: String, detail: String)
+    /// A pickle names a global outside the allow-list (tensor rebuilding, storages, plain
+    /// containers). Nothing was executed: globals are only ever names to the reader.
+    /// `offset` is the byte offset of the opcode within the pickle.
+    case forbiddenGlobal(path: String, global: String, offset: Int)
+    /// A pickle uses an opcode the reader does not implement (named, with its byte offset).
+    case unsupportedOpcode(path: String, opcode: String, offset: Int)
+    /// A pickle is malformed or does something a checkpoint never does (calls a storage class,
+    /// nests too deeply, a tensor whose arguments have the wrong types, …).
+    case invalidPickle(path: String, offset: Int, detail: String)
+    /// A tensor's storage class (e.g. `torch.ComplexFloatStorage`) has no Float32 conversion.
+    case unknownStorageType(path: String, tensor: String, type: String)
+    /// A tensor view reaches past the end of its storage, or a storage holds fewer bytes than it
+    /// declares.
+    case storageTooShort(path: String, tensor: String, detail: String)
+    /// A PyTorch zip archive lacks a record, or a record is damaged.
+    case invalidArchive(path: String, detail: String)
+    /// Two tensors end up with the same key (across shards, or when flattening nested dicts).
+    case duplicateTensor(path: String, tensor: String, detail: String)
+
+    // MARK: Checkpoint folders
+
+    /// A folder holds no weights file the reader recognises. `lookedFor` lists the names tried.
+    case noWeights(path: String, lookedFor: [String], hasConfig: Bool)
+    /// A folder holds several candidate weight files and no index saying how they fit together.
+    case ambiguousWeights(path: String, candidates: [String])
+    /// A `*.index.json` shard index is malformed.
+    case invalidShardIndex(path: String, detail: String)
+    /// A shard index maps `tensor` to `shard`, which does not exist.
+    case missingShard(index: String, shard: String, tensor: String)
+    /// A shard disagrees with the index: a listed tensor is absent, or the shard holds a tensor
+    /// the index does not assign to it.
+    case shardMismatch(path: String, tensor: String, detail: String)
+
     public var description: String {
         switch self {
         case .fileNotFound(let path):
@@ -85,6 +122,39 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable, Sendable
             return "\(path): cannot write: \(detail)"
         case .writeFailed(let path, let reason):
             return "\(path): write failed: \(reason)"
+        case .unrecognizedFormat(let path, let detail):
+            return "\(path): not a checkpoint runpipe can read: \(detail)"
+        case .forbiddenGlobal(let path, let global, let offset):
+            return "\(path): refused: the pickle references '\(global)' (byte \(offset)); only tensor "
+                + "rebuilding, storages and plain containers are allowed. Nothing in the file was run; "
+                + "a checkpoint that names other globals may be trying to execute code"
+        case .unsupportedOpcode(let path, let opcode, let offset):
+            return "\(path): unsupported pickle opcode \(opcode) at byte \(offset)"
+        case .invalidPickle(let path, let offset, let detail):
+            return "\(path): invalid pickle at byte \(offset): \(detail)"
+        case .unknownStorageType(let path, let tensor, let type):
+            let known = TorchStorageType.supportedNames.joined(separator: ", ")
+            return "\(path): tensor '\(tensor)': storage type '\(type)' cannot be read as Float32 "
+                + "(supported: \(known))"
+        case .storageTooShort(let path, let tensor, let detail):
+            return "\(path): tensor '\(tensor)': \(detail)"
+        case .invalidArchive(let path, let detail):
+            return "\(path): damaged PyTorch zip checkpoint: \(detail)"
+        case .duplicateTensor(let path, let tensor, let detail):
+            return "\(path): tensor '\(tensor)' appears twice: \(detail)"
+        case .noWeights(let path, let lookedFor, let hasConfig):
+            return "\(path): no weights found (looked for \(lookedFor.joined(separator: ", ")))"
+                + (hasConfig ? "; the folder has a config.json but no weights file"
+                             : "; the folder has no config.json either — is this a checkpoint folder?")
+        case .ambiguousWeights(let path, let candidates):
+            return "\(path): several weight files and no index to combine them: "
+                + candidates.joined(separator: ", ") + "; pass the file to use instead of the folder"
+        case .invalidShardIndex(let path, let detail):
+            return "\(path): invalid shard index: \(detail)"
+        case .missingShard(let index, let shard, let tensor):
+            return "\(index): shard '\(shard)' (holding tensor '\(tensor)') does not exist"
+        case .shardMismatch(let path, let tensor, let detail):
+            return "\(path): tensor '\(tensor)': \(detail)"
         }
     }
 

@@ -235,3 +235,62 @@ enum DTypeCodec {
         }
     }
 }
+
+extension DTypeCodec {
+    /// Converts the strided view `shape`/`strides` (in elements) starting `offset` elements after
+    /// `source` into a contiguous row-major Float buffer. The caller has checked that every
+    /// element the view reaches lies inside the source. Rows whose last stride is 1 are converted
+    /// as runs; other layouts element by element.
+    static func gather(_ dtype: SafetensorsDType, from source: UnsafeRawPointer, offset: Int,
+                       shape: [Int], strides: [Int], into destination: UnsafeMutablePointer<Float>) {
+        let count = shape.reduce(1, *)
+        if count == 0 { return }
+        let size = dtype.byteSize
+        guard let lastShape = shape.last, let lastStride = strides.last else {
+            decode(dtype, from: source + offset * size, count: 1, into: destination)
+            return
+        }
+        let outer = shape.dropLast()
+        var index = [Int](repeating: 0, count: outer.count)
+        var base = offset
+        var written = 0
+        while written < count {
+            if lastStride == 1 {
+                decode(dtype, from: source + base * size, count: lastShape, into: destination + written)
+            } else {
+                for j in 0..<lastShape {
+                    decode(dtype, from: source + (base + j * lastStride) * size, count: 1, into: destination + written + j)
+                }
+            }
+            written += lastShape
+            // Odometer over the outer dimensions.
+            var d = outer.count - 1
+            while d >= 0 {
+                index[d] += 1
+                base += strides[d]
+                if index[d] < shape[d] { break }
+                base -= strides[d] * shape[d]
+                index[d] = 0
+                d -= 1
+            }
+        }
+    }
+
+    /// Reverses the byte order of every `elementSize`-byte element in place (big-endian files).
+    static func swapBytes(_ buffer: UnsafeMutableRawPointer, byteCount: Int, elementSize: Int) {
+        if elementSize <= 1 { return }
+        let bytes = buffer.assumingMemoryBound(to: UInt8.self)
+        var i = 0
+        while i + elementSize <= byteCount {
+            var lo = i, hi = i + elementSize - 1
+            while lo < hi {
+                let t = bytes[lo]
+                bytes[lo] = bytes[hi]
+                bytes[hi] = t
+                lo += 1
+                hi -= 1
+            }
+            i += elementSize
+        }
+    }
+}
