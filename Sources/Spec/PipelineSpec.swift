@@ -219,24 +219,83 @@ public struct CategoricalProcessorSpec: Codable, Equatable, Sendable {
 
 // MARK: - Backbones
 
-/// The `backbones:` section (text and image backbones arrive later).
+/// The `backbones:` section (image backbones arrive later).
 public struct BackbonesSpec: Codable, Equatable, Sendable {
     /// The backbone over numeric and categorical columns.
     public var tabular: TabularBackboneSpec
+    /// The pretrained encoder of text columns; nil when the pipeline has none.
+    public var text: TextBackboneSpec?
 
     /// Every key at its default.
-
     public init() {
-        self.init(tabular: .mlp(MLPBackboneSpec()))
-
+        self.init(tabular: .mlp(MLPBackboneSpec()), text: nil)
     }
-
 
     /// Every key given.
-
-    public init(tabular: TabularBackboneSpec) {
+    public init(tabular: TabularBackboneSpec, text: TextBackboneSpec? = nil) {
         self.tabular = tabular
+        self.text = text
     }
+}
+
+/// `backbones.text`: a pretrained transformer encoder (a Hugging Face checkpoint folder).
+public struct TextBackboneSpec: Codable, Equatable, Sendable {
+    /// The checkpoint folder (config.json, weights, tokenizer), relative to the declaring file.
+    public var checkpoint: String
+    /// How token states become one vector per text input.
+    public var pooling: TextPoolingSpec
+    /// Tokens per text input, special tokens included; capped at the checkpoint's positions.
+    public var maxLength: Int
+    /// Which encoder weights train: all, none (features cached), or the top N layers.
+    public var trainable: TextTrainable
+    /// Several text columns: joined into one sequence with the separator token, or each
+    /// encoded on its own and the pooled vectors concatenated.
+    public var combine: TextCombine
+
+    /// Every key at its default (`checkpoint` has none; it is required).
+    public init() {
+        self.init(checkpoint: "", pooling: .auto, maxLength: 512, trainable: .full, combine: .join)
+    }
+
+    /// Every key given.
+    public init(checkpoint: String, pooling: TextPoolingSpec, maxLength: Int, trainable: TextTrainable, combine: TextCombine) {
+        self.checkpoint = checkpoint
+        self.pooling = pooling
+        self.maxLength = maxLength
+        self.trainable = trainable
+        self.combine = combine
+    }
+}
+
+/// `backbones.text.pooling`.
+public enum TextPoolingSpec: String, Codable, CaseIterable, Sendable {
+    /// The checkpoint's own choice (a sentence-transformers `1_Pooling/config.json`), else `cls`
+    /// as AutoGluon-Multimodal does.
+    case auto
+    /// The first token's state.
+    case cls
+    /// The mean over real tokens.
+    case mean
+    /// The element-wise maximum over real tokens.
+    case max
+}
+
+/// `backbones.text.trainable`: `full`, `frozen`, or `{top_layers: N}`.
+public enum TextTrainable: Codable, Equatable, Sendable {
+    /// Every encoder weight trains.
+    case full
+    /// No encoder weight trains; pooled features are computed once and cached.
+    case frozen
+    /// Only the top N layers train; the hidden states entering them are cached.
+    case topLayers(Int)
+}
+
+/// `backbones.text.combine`.
+public enum TextCombine: String, Codable, CaseIterable, Sendable {
+    /// One sequence: the columns' tokens in column order, separated by the separator token.
+    case join
+    /// One sequence per column through the same encoder; pooled vectors concatenated.
+    case separate
 }
 
 /// `backbones.tabular`, tagged by `kind:`.

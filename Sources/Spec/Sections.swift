@@ -197,7 +197,12 @@ extension BackbonesSpec: SpecSection {
     static let title = "backbones"
     static let summary = "The backbone network per modality."
     static var fields: [Field<BackbonesSpec>] {
-        [Field("tabular", \.tabular, tabularCodec, "The backbone over numeric and categorical columns, chosen by `kind`.")]
+        [
+            Field("tabular", \.tabular, tabularCodec, "The backbone over numeric and categorical columns, chosen by `kind`."),
+            Field("text", \.text, Codecs.optional(Sections.codec(TextBackboneSpec.self)),
+                  "The pretrained encoder of text columns (a Hugging Face checkpoint folder), or null.",
+                  example: "text: {checkpoint: ../models/all-MiniLM-L6-v2, trainable: frozen}"),
+        ]
     }
 
     static var tabularCodec: Codec<TabularBackboneSpec> {
@@ -251,6 +256,60 @@ extension FTTransformerSpec: SpecSection {
             scope.fail("heads", "heads (\(s.heads)) must divide d_token (\(s.dToken))",
                        hint: "use heads among \(divisors), or a d_token that is a multiple of \(s.heads) (e.g. \(s.dToken / s.heads * s.heads + s.heads))")
         }
+    }
+}
+
+extension TextBackboneSpec: SpecSection {
+    static let title = "text backbone"
+    static let summary = "A pretrained transformer encoder of text columns: BERT, RoBERTa/XLM-R, DistilBERT, ELECTRA, MPNet or DeBERTa-v2/v3."
+    static var fields: [Field<TextBackboneSpec>] {
+        [
+            Field("checkpoint", \.checkpoint, Codecs.string(nonEmpty: true),
+                  "The checkpoint folder (config.json, weights, tokenizer.json or vocab.txt), relative to the declaring file.",
+                  required: true, example: "checkpoint: ../models/all-MiniLM-L6-v2"),
+            Field("pooling", \.pooling, Codecs.enumeration(TextPoolingSpec.self),
+                  "cls, mean or max over the tokens; auto: the checkpoint's sentence-transformers pooling if it has one, else cls."),
+            Field("max_length", \.maxLength, Codecs.int(2...8192),
+                  "Tokens per text input, special tokens included; longer texts are truncated (and counted in the log)."),
+            Field("trainable", \.trainable, trainableCodec,
+                  "full: fine-tune every layer; frozen: cache pooled features, train the head only; {top_layers: N}: cache the hidden states below the top N layers and train those."),
+            Field("combine", \.combine, Codecs.enumeration(TextCombine.self),
+                  "Several text columns: join them into one sequence with the separator token, or encode each separately."),
+        ]
+    }
+
+    static var trainableCodec: Codec<TextTrainable> {
+        let word = Codecs.words(["full", "frozen"], what: "trainable")
+        let top = Sections.codec(TopLayersSpec.self)
+        return Codec(schema: {
+            .object([("oneOf", .list([word.schema(), top.schema()]))])
+        }, decode: { node, p, ctx in
+            if case .scalar = node.kind, !node.isNull {
+                return word.decode(node, p, ctx).map { $0 == "frozen" ? TextTrainable.frozen : .full }
+            }
+            if node.mapEntries == nil {
+                ctx.fail(node.origin, p, "\(p) expects full, frozen or a mapping {top_layers: N}, found \(node.shown)")
+                return nil
+            }
+            return top.decode(node, p, ctx).map { TextTrainable.topLayers($0.topLayers) }
+        }, encode: { v in
+            switch v {
+            case .full: return .string("full")
+            case .frozen: return .string("frozen")
+            case .topLayers(let n): return top.encode(TopLayersSpec(topLayers: n))
+            }
+        })
+    }
+}
+
+/// `backbones.text.trainable` as `{top_layers: N}`.
+struct TopLayersSpec: SpecSection {
+    var topLayers = 1
+    static let title = "top layers"
+    static let summary = "Fine-tune only the top N encoder layers; the hidden states below them are cached."
+    static var fields: [Field<TopLayersSpec>] {
+        [Field("top_layers", \.topLayers, Codecs.int(min: 1), "How many of the encoder's top layers train (≥ 1).",
+               required: true, example: "top_layers: 2")]
     }
 }
 

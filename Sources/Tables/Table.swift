@@ -12,6 +12,8 @@ public struct Table: Sendable, Equatable {
     public let columns: [[String?]]
     /// For every row, the 1-based line of the file where the row starts.
     public let lineNumbers: [Int]
+    /// Lines of the file that held bytes that are not UTF-8 (read as U+FFFD), in order.
+    public var invalidUTF8Lines: [Int] = []
 
     private let indexByName: [String: Int]
 

@@ -19,8 +19,6 @@ public enum TableError: Error, CustomStringConvertible, Equatable, Sendable {
     case emptyHeader(path: String, positions: [Int])
     /// A CSV row with a different number of fields than the header.
     case raggedRow(path: String, line: Int, expected: Int, found: Int)
-    /// Bytes that are not valid UTF-8.
-    case invalidUTF8(path: String, line: Int)
     /// A JSON Lines line that is not valid JSON (or not one flat object).
     case invalidJSON(path: String, line: Int, detail: String)
 
@@ -79,8 +77,6 @@ public enum TableError: Error, CustomStringConvertible, Equatable, Sendable {
         case .raggedRow(let path, let line, let expected, let found):
             return "\(path):\(line): the row has \(found) field\(found == 1 ? "" : "s") but the header has \(expected); "
                 + "quote fields that contain commas or newlines, and give every row \(expected) fields"
-        case .invalidUTF8(let path, let line):
-            return "\(path):\(line): the text is not valid UTF-8; re-save the file as UTF-8"
         case .invalidJSON(let path, let line, let detail):
             return "\(path):\(line): \(detail); each line must be one JSON object of strings, numbers, booleans or nulls"
         case .columnNotFound(let column, let role, let available, let suggestion):

@@ -64,13 +64,16 @@ public struct TableReader: Sendable {
         } else {
             resolved = format
         }
-        let text = try decodeUTF8(data, path: source)
+        let (text, invalidLines) = decodeUTF8(data)
+        var table: Table
         switch resolved {
         case .csv, .auto:
-            return try CSVTableParser(source: source, missingMarkers: missingMarkers).parse(text)
+            table = try CSVTableParser(source: source, missingMarkers: missingMarkers).parse(text)
         case .jsonl:
-            return try JSONLinesParser(source: source, missingMarkers: missingMarkers).parse(text)
+            table = try JSONLinesParser(source: source, missingMarkers: missingMarkers).parse(text)
         }
+        table.invalidUTF8Lines = invalidLines
+        return table
     }
 
     private func resolvedFormat(for fileExtension: String, path: String) throws -> TableFormat {
@@ -83,21 +86,28 @@ public struct TableReader: Sendable {
     }
 }
 
-/// Decodes `data` as UTF-8 without a leading byte-order mark; invalid bytes throw
-/// `invalidUTF8` with the line they are on.
-func decodeUTF8(_ data: Data, path: String) throws -> String {
+/// Decodes `data` as UTF-8 without a leading byte-order mark. Invalid byte sequences become
+/// U+FFFD (as Python's `errors="replace"` does); the lines that held them are returned so the
+/// caller can warn with the rows.
+func decodeUTF8(_ data: Data) -> (text: String, invalidLines: [Int]) {
     var bytes = data[...]
     if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes = bytes.dropFirst(3) }
-    if let text = String(validating: bytes, as: UTF8.self) { return text }
+    if let text = String(validating: bytes, as: UTF8.self) { return (text, []) }
+    var lines: [Int] = []
     var line = 1
     var iterator = bytes.makeIterator()
     var decoder = UTF8()
+    var scalars = String.UnicodeScalarView()
     decoding: while true {
         switch decoder.decode(&iterator) {
-        case .scalarValue(let scalar): if scalar == "\n" { line += 1 }
+        case .scalarValue(let scalar):
+            if scalar == "\n" { line += 1 }
+            scalars.append(scalar)
         case .emptyInput: break decoding
-        case .error: throw TableError.invalidUTF8(path: path, line: line)
+        case .error:
+            if lines.last != line { lines.append(line) }
+            scalars.append("\u{FFFD}")
         }
     }
-    throw TableError.invalidUTF8(path: path, line: line)
+    return (String(scalars), lines)
 }

@@ -91,12 +91,12 @@ final class CSVReaderTests: XCTestCase {
         assertTableError(.raggedRow(path: "data/train.csv", line: 3, expected: 3, found: 2)) { try readCSV("a,b,c\n1,2,3\n4,5\n") }
     }
 
-    func testInvalidUTF8NamesTheLine() {
+    func testInvalidUTF8IsReplacedAndItsLinesReported() throws {
         var data = Data("a,b\n1,2\n".utf8)
-        data.append(contentsOf: [0x33, 0x2C, 0xFF, 0x0A])
-        assertTableError(.invalidUTF8(path: "x.csv", line: 3), ["x.csv:3", "UTF-8"]) {
-            try TableReader().read(data: data, format: .csv, source: "x.csv")
-        }
+        data.append(contentsOf: [0x33, 0x2C, 0xFF, 0x0A, 0x34, 0x2C, 0x35, 0x0A])
+        let table = try TableReader().read(data: data, format: .csv, source: "x.csv")
+        XCTAssertEqual(table.column(named: "b"), ["2", "\u{FFFD}", "5"])
+        XCTAssertEqual(table.invalidUTF8Lines, [3])
     }
 
     func testFilesByExtensionAndMissingFile() throws {

@@ -22,6 +22,8 @@ public struct CompiledPipeline: Sendable {
     public let sources: [String: DataSource]
     /// Worker threads the run uses; part of the training key (GEMM splits depend on it).
     public let threads: Int
+    /// The text backbone's checkpoint, resolved and hashed; nil without one.
+    let text: TextCheckpoint?
     /// The stages a `train` run needs, in graph order.
     public var targets: [String] {
         graph.nodes.filter { [.train, .evaluate, .predict].contains($0.kind) }.map(\.id)
@@ -67,6 +69,8 @@ public enum Compiler {
                           ]), stored: false)
         }
 
+        let text = try spec.backbones.text.map { try TextCheckpoint.resolve($0, spec: spec, hasher: hasher) }
+        let textMode = spec.backbones.text.map { TextTrainMode($0.trainable) }
         let train = try source("train", spec.data.train, key: "data.train")
         try loadNode(train)
         var validationFile: DataSource?
@@ -105,47 +109,111 @@ public enum Compiler {
                       summary: "fit column processors and the label encoder on the training rows",
                       components: try JSONValue(encoding: spec.processors))
 
+        // Tokenization depends on the tokenizer files and settings only, not on the weights.
+        var textEncoding: JSONValue = .null
+        if let text, let t = spec.backbones.text {
+            textEncoding = .object([
+                "tokenizer_sha256": .string(text.tokenizerHash),
+                "max_length": .int(Int64(text.maxLength)),
+                "combine": .string(t.combine.rawValue),
+            ])
+        }
+        func encodeComponents(_ part: String) -> JSONValue {
+            textEncoding == .null ? .object(["part": .string(part)]) : .object(["part": .string(part), "text": textEncoding])
+        }
+        let tokenNote = text == nil ? "" : " (text → token ids)"
         try graph.add(.encode, part: "train", inputs: ["load.train", "split", "fit"],
-                      summary: "encode the training rows", components: .object(["part": .string("train")]))
+                      summary: "encode the training rows\(tokenNote)", components: encodeComponents("train"))
         let validationLoad = validationFile == nil ? "load.train" : "load.validation"
         try graph.add(.encode, part: "validation", inputs: [validationLoad, "split", "fit"],
-                      summary: "encode the validation rows", components: .object(["part": .string("validation")]))
+                      summary: "encode the validation rows\(tokenNote)", components: encodeComponents("validation"))
         if test != nil {
             try graph.add(.encode, part: "test", inputs: ["load.test", "fit"],
-                          summary: "encode \(spec.data.test ?? "the test file")", components: .object(["part": .string("test")]))
+                          summary: "encode \(spec.data.test ?? "the test file")\(tokenNote)", components: encodeComponents("test"))
         }
 
-        try graph.add(.train, inputs: ["encode.train", "encode.validation", "fit"],
-                      summary: trainSummary(spec),
-                      components: .object([
-                          "backbones": try JSONValue(encoding: spec.backbones),
-                          "fusion": try JSONValue(encoding: spec.fusion),
-                          "trainer": try JSONValue(encoding: spec.trainer),
-                          "metric": spec.metric.map { .string($0.rawValue) } ?? .string("auto"),
-                          "seed": .int(Int64(bitPattern: spec.seed)),
-                          "threads": .int(Int64(threads)),
-                          "runpipe": .string(runpipeVersion),
-                      ]))
+        // The encoder's layers that do not train run once per part; their output is cached.
+        var embedded: [String: String] = [:]
+        if let text, let mode = textMode, mode != .full {
+            let upTo = mode == .frozen ? text.layers : text.layers - (mode.topLayers ?? 0)
+            let what = mode == .frozen
+                ? "\(text.pooling.rawValue)-pooled features of the frozen \(text.modelType) encoder (\(text.layers) layers)"
+                : "hidden states entering layer \(upTo) of \(text.layers) (the \(mode.topLayers ?? 0) top layer\(mode.topLayers == 1 ? "" : "s") train)"
+            for part in ["train", "validation"] + (test == nil ? [] : ["test"]) {
+                try graph.add(.embed, part: part, inputs: ["encode.\(part)"], summary: "compute \(what) for the \(part) rows",
+                              components: .object([
+                                  "weights_sha256": .string(text.weightsHash),
+                                  "model_type": .string(text.modelType),
+                                  "output": .string(mode == .frozen ? "pooled" : "hidden"),
+                                  "pooling": mode == .frozen ? .string(text.pooling.rawValue) : .null,
+                                  "layers": .int(Int64(upTo)),
+                                  "threads": .int(Int64(threads)),
+                              ]))
+                embedded[part] = "embed.\(part)"
+            }
+        }
+        func withEmbedding(_ inputs: [String], _ part: String) -> [String] {
+            embedded[part].map { inputs + [$0] } ?? inputs
+        }
 
-        try graph.add(.evaluate, part: "validation", inputs: ["train", "encode.validation", "fit"],
+        var trainComponents: [String: JSONValue] = [
+            "backbones": try JSONValue(encoding: spec.backbones),
+            "fusion": try JSONValue(encoding: spec.fusion),
+            "trainer": try JSONValue(encoding: spec.trainer),
+            "metric": spec.metric.map { .string($0.rawValue) } ?? .string("auto"),
+            "seed": .int(Int64(bitPattern: spec.seed)),
+            "threads": .int(Int64(threads)),
+            "runpipe": .string(runpipeVersion),
+        ]
+        if let text {
+            // The checkpoint's content, not its path: moving the folder keeps the cache.
+            trainComponents["text_checkpoint"] = .object([
+                "weights_sha256": .string(text.weightsHash),
+                "tokenizer_sha256": .string(text.tokenizerHash),
+                "pooling": .string(text.pooling.rawValue),
+                "max_length": .int(Int64(text.maxLength)),
+            ])
+        }
+        try graph.add(.train, inputs: withEmbedding(withEmbedding(["encode.train", "encode.validation", "fit"], "train"), "validation"),
+                      summary: trainSummary(spec, text: text), components: .object(trainComponents))
+
+        try graph.add(.evaluate, part: "validation", inputs: withEmbedding(["train", "encode.validation", "fit"], "validation"),
                       summary: "score the model on the validation rows", components: .object([:]))
         if test != nil {
-            try graph.add(.evaluate, part: "test", inputs: ["train", "encode.test", "fit"],
+            try graph.add(.evaluate, part: "test", inputs: withEmbedding(["train", "encode.test", "fit"], "test"),
                           summary: "score the model on the test file", components: .object([:]))
-            try graph.add(.predict, part: "test", inputs: ["train", "load.test", "encode.test", "fit"],
+            try graph.add(.predict, part: "test", inputs: withEmbedding(["train", "load.test", "encode.test", "fit"], "test"),
                           summary: "predict the test file's rows", components: .object([:]))
         }
-        return CompiledPipeline(spec: spec, graph: graph, sources: sources, threads: threads)
+        return CompiledPipeline(spec: spec, graph: graph, sources: sources, threads: threads, text: text)
     }
 
-    private static func trainSummary(_ spec: PipelineSpec) -> String {
-        let backbone: String
+    private static func trainSummary(_ spec: PipelineSpec, text: TextCheckpoint?) -> String {
+        var backbone: String
         switch spec.backbones.tabular {
         case .mlp(let m): backbone = "tabular MLP \(m.hidden.map(String.init).joined(separator: "→"))"
         case .ftTransformer(let f): backbone = "FT-Transformer \(f.layers)×\(f.dToken)"
         }
+        if let text, let t = spec.backbones.text {
+            backbone += " + \(text.modelType) text encoder (\(TextTrainMode(t.trainable).summary))"
+        }
         let t = spec.trainer
         return "train \(backbone), \(t.optimizer.kind.rawValue) lr \(t.optimizer.lr), \(t.epochs) epochs × batch \(t.batchSize)"
+    }
+}
+
+extension TextTrainMode {
+    init(_ t: TextTrainable) {
+        switch t {
+        case .full: self = .full
+        case .frozen: self = .frozen
+        case .topLayers(let n): self = .topLayers(n)
+        }
+    }
+
+    var topLayers: Int? {
+        if case .topLayers(let n) = self { return n }
+        return nil
     }
 }
 

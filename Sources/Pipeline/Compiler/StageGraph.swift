@@ -12,8 +12,11 @@ public enum StageKind: String, Codable, Sendable, CaseIterable {
     case split
     /// Fit column processors and the label encoder on the training rows only.
     case fitProcessors = "fit"
-    /// Turn one part's rows into model inputs with the fitted processors.
+    /// Turn one part's rows into model inputs with the fitted processors (text: token ids).
     case encode
+    /// Run the text encoder's layers that do not train over one part's rows, once: pooled
+    /// features (frozen encoder) or the hidden states entering the top trainable layers.
+    case embed
     /// Train the model; keeps weights and history.
     case train
     /// Score the trained model on one part.
@@ -24,8 +27,8 @@ public enum StageKind: String, Codable, Sendable, CaseIterable {
     /// Bumped when a stage's code changes what it produces, so old cache entries stop matching.
     var codeVersion: Int {
         switch self {
-        case .load, .inferColumns, .split, .fitProcessors, .encode, .evaluate, .predict: return 1
-        case .train: return 1
+        case .load, .inferColumns, .split, .evaluate, .predict, .embed: return 1
+        case .fitProcessors, .encode, .train: return 2
         }
     }
 }

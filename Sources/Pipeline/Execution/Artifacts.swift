@@ -47,13 +47,15 @@ struct FittedProcessors: Codable {
     var labelProcessor: LabelProcessor
     var numeric: [NumericColumn]
     var categorical: [CategoricalColumn]
+    /// Text columns, in table order (read by the text backbone's tokenizer; nothing to fit).
+    var text: [String]
     /// Columns the model does not read, with the reason (ignored by detection or override).
     var ignored: [String: String]
     /// Every column of the training file, to check test and prediction files against.
     var trainColumns: [String]
 
     enum CodingKeys: String, CodingKey {
-        case label, problem, numeric, categorical, ignored
+        case label, problem, numeric, categorical, text, ignored
         case labelProcessor = "label_processor"
         case trainColumns = "train_columns"
     }
@@ -78,11 +80,17 @@ struct EncodedPart {
     var categoricalCount: Int
     /// Class index (classification) or standardised target (regression); NaN = missing label.
     var targets: [Float]
+    /// Token ids of the text inputs (one when joined, one per column when separate).
+    var text: [TokenizedText] = []
+    /// What the `embed.*` stage computed for each text input (pooled features or hidden states);
+    /// attached by the executor, not stored with the encoded part.
+    var textFeatures: [Tensor] = []
 
     var count: Int { rows.count }
 
-    /// The rows at positions `batch` (positions into this part, not table rows).
-    func batch(_ positions: [Int]) throws -> (numeric: Tensor?, categorical: [Int32]) {
+    /// The network inputs of the rows at `positions` (positions into this part, not table rows).
+    /// Text inputs take the form `mode` reads: token ids, cached hidden states, or pooled features.
+    func batch(_ positions: [Int], text mode: TextTrainMode?) throws -> NetworkBatch {
         let numericBatch = try numeric.map { try indexSelect($0, axis: 0, indices: positions) }
         var cats: [Int32] = []
         if categoricalCount > 0 {
@@ -92,7 +100,28 @@ struct EncodedPart {
                 cats.append(contentsOf: categorical[s..<(s + categoricalCount)])
             }
         }
-        return (numericBatch, cats)
+        var inputs: [TextInput] = []
+        if let mode {
+            for (i, t) in text.enumerated() {
+                let tokens = t.batch(positions)
+                switch mode {
+                case .full:
+                    inputs.append(.tokens(tokens))
+                case .frozen, .topLayers:
+                    guard i < textFeatures.count else {
+                        // No cached features (prediction outside the pipeline): read token ids.
+                        inputs.append(.tokens(tokens))
+                        continue
+                    }
+                    if case .frozen = mode {
+                        inputs.append(.pooled(try indexSelect(textFeatures[i], axis: 0, indices: positions)))
+                    } else {
+                        inputs.append(.hidden(try hiddenBatch(textFeatures[i], positions: positions, tokens: tokens.tokens), tokens))
+                    }
+                }
+            }
+        }
+        return NetworkBatch(numeric: numericBatch, categorical: cats, text: inputs)
     }
 
     func save(to url: URL) throws {
@@ -102,7 +131,9 @@ struct EncodedPart {
             ("categorical", try Tensor(categorical.map { Float($0) }, shape: [rows.count, categoricalCount])),
         ]
         if let numeric { tensors.append(("numeric", numeric)) }
-        try SafetensorsWriter.write(tensors, metadata: ["format": "runpipe-encoded-1"], to: url)
+        for (i, t) in text.enumerated() { tensors += try t.tensors(prefix: "text.\(i)") }
+        let names = text.map(\.name).joined(separator: "\n")
+        try SafetensorsWriter.write(tensors, metadata: ["format": "runpipe-encoded-2", "text": names], to: url)
     }
 
     static func load(from url: URL) throws -> EncodedPart {
@@ -111,7 +142,15 @@ struct EncodedPart {
         let targets = try f.tensor(named: "targets").toArray()
         let catTensor = try f.tensor(named: "categorical")
         let numeric = f.contains("numeric") ? try f.tensor(named: "numeric") : nil
+        var text: [TokenizedText] = []
+        let names = (f.metadata["text"] ?? "").split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        var i = 0
+        while f.contains("text.\(i).ids") {
+            text.append(TokenizedText.from(ids: try f.tensor(named: "text.\(i).ids"), typeIds: try f.tensor(named: "text.\(i).type_ids"),
+                                           lengths: try f.tensor(named: "text.\(i).lengths"), name: i < names.count ? names[i] : "text"))
+            i += 1
+        }
         return EncodedPart(rows: rows, numeric: numeric, categorical: catTensor.toArray().map { Int32($0) },
-                           categoricalCount: catTensor.shape.count == 2 ? catTensor.shape[1] : 0, targets: targets)
+                           categoricalCount: catTensor.shape.count == 2 ? catTensor.shape[1] : 0, targets: targets, text: text)
     }
 }

@@ -33,11 +33,24 @@ struct ColumnInferenceStage {
         guard let problem = schema.problem else {
             throw PipelineError.internalInconsistency("column inference returned no problem type for label \(spec.data.label)")
         }
-        for f in schema.features where f.modality == .text || f.modality == .image {
+        for f in schema.features where f.modality == .image {
             throw PipelineError(
-                "column '\(f.name)' holds \(f.modality.rawValue) (\(f.reason)), and this version of runpipe trains on numeric and categorical columns only",
+                "column '\(f.name)' holds images (\(f.reason)), and this version of runpipe does not read images yet",
                 at: spec.sources["data.columns.\(f.name)"] ?? spec.sources["data.train"],
-                hint: "add `\(f.name): ignore` (or `categorical`) under data.columns")
+                hint: "add `\(f.name): ignore` under data.columns")
+        }
+        let textColumns = schema.features.filter { $0.modality == .text }
+        if spec.backbones.text == nil, let f = textColumns.first {
+            throw PipelineError(
+                "column '\(f.name)' holds text (\(f.reason)), and the pipeline has no text backbone to read it",
+                at: spec.sources["data.columns.\(f.name)"] ?? spec.sources["backbones"] ?? spec.sources["data.train"],
+                hint: "add `backbones: {text: {checkpoint: ../models/all-MiniLM-L6-v2}}` (scripts/fetch-models fetches it), or `\(f.name): ignore` (or `categorical`) under data.columns")
+        }
+        if spec.backbones.text != nil, textColumns.isEmpty {
+            throw PipelineError(
+                "backbones.text is set, but no column of \(spec.data.train) is text",
+                at: spec.sources["backbones.text"],
+                hint: "declare the text columns under data.columns (`review: text`), or remove backbones.text; `runpipe inspect` shows how each column was classified")
         }
         return ColumnsArtifact(schema: schema, problem: problem)
     }
@@ -98,6 +111,7 @@ struct ProcessorFitting {
         let p = spec.processors
         var numeric: [FittedProcessors.NumericColumn] = []
         var categorical: [FittedProcessors.CategoricalColumn] = []
+        var text: [String] = []
         var ignored: [String: String] = [:]
         for f in columns.schema.features {
             let cells = try train.requireColumn(named: f.name)
@@ -112,7 +126,9 @@ struct ProcessorFitting {
                 let proc = try CategoricalProcessor.fit(cells, minCount: p.categorical.minCount,
                                                         maxCategories: p.categorical.maxCategories)
                 categorical.append(.init(name: f.name, processor: proc))
-            case .ignore, .text, .image:
+            case .text:
+                text.append(f.name)
+            case .ignore, .image:
                 ignored[f.name] = f.reason
             }
         }
@@ -120,13 +136,19 @@ struct ProcessorFitting {
         let labelProcessor = try LabelProcessor.fit(labelCells, problem: columns.problem.problem, column: spec.data.label,
                                                     source: train.source, lineNumbers: train.lineNumbers)
         return FittedProcessors(label: spec.data.label, problem: columns.problem.problem, labelProcessor: labelProcessor,
-                                numeric: numeric, categorical: categorical, ignored: ignored, trainColumns: table.columnNames)
+                                numeric: numeric, categorical: categorical, text: text, ignored: ignored,
+                                trainColumns: table.columnNames)
     }
 }
 
-/// `encode.*`: rows → numeric matrix, categorical indices and targets, with fitted processors.
+/// `encode.*`: rows → numeric matrix, categorical indices, token ids and targets, with fitted
+/// processors and the text backbone's tokenizer.
 struct FeatureEncoder {
     let processors: FittedProcessors
+    /// Needed when there are text columns.
+    var tokenizer: TextTokenizer? = nil
+    /// Receives the tokenization counts.
+    var report: (TokenizationReport) -> Void = { _ in }
 
     /// Rows with a missing label get a NaN target; `requireLabels` (training and validation)
     /// drops nothing but fails when the label column itself is absent.
@@ -154,6 +176,14 @@ struct FeatureEncoder {
             let ids = col.processor.transform(try part.requireColumn(named: col.name))
             for i in 0..<n { categorical[i * c + j] = ids[i] }
         }
+        var text: [TokenizedText] = []
+        if !processors.text.isEmpty {
+            guard let tokenizer else { throw PipelineError.internalInconsistency("text columns without a tokenizer") }
+            let columns = try processors.text.map { (name: $0, cells: try part.requireColumn(named: $0)) }
+            let (t, r) = try tokenizer.tokenize(columns)
+            text = t
+            report(r)
+        }
         var targets = [Float](repeating: .nan, count: n)
         if let labels = part.column(named: processors.label) {
             for i in 0..<n {
@@ -163,6 +193,6 @@ struct FeatureEncoder {
         } else if requireLabels {
             _ = try part.requireColumn(named: processors.label, role: "label")
         }
-        return EncodedPart(rows: rows, numeric: numeric, categorical: categorical, categoricalCount: c, targets: targets)
+        return EncodedPart(rows: rows, numeric: numeric, categorical: categorical, categoricalCount: c, targets: targets, text: text)
     }
 }

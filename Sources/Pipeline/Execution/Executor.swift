@@ -1,8 +1,11 @@
 import Cache
+import Checkpoints
 import Foundation
 import Spec
 import Tables
 import TensorEngine
+import Models
+import Tokenizers
 import Training
 
 /// Runs a compiled pipeline demand-first: asking for a stage's result loads it from the content
@@ -22,10 +25,14 @@ public final class Executor {
     private var split: SplitArtifact?
     private var processors: FittedProcessors?
     private var encoded: [String: EncodedPart] = [:]
+    private var embedded: [String: [Tensor]] = [:]
+    private var tokenizer: TextTokenizer?
     private var trained: TrainedModel?
     private var metrics: [String: [String: Double]] = [:]
     private var predictionFiles: [String: URL] = [:]
     private(set) var status: [(stage: String, cached: Bool)] = []
+    /// Seconds spent in stages computed inside the stage being computed, per open stage.
+    private var nestedSeconds: [Double] = []
 
     var spec: PipelineSpec { compiled.spec }
 
@@ -63,16 +70,21 @@ public final class Executor {
     private func entry(_ id: String, build: (URL) throws -> Void) throws -> CacheEntry {
         guard let node = compiled.graph.node(id) else { throw PipelineError.internalInconsistency("no stage \(id)") }
         let start = Date()
+        // Inputs are computed on demand inside `build`; their time is logged with them, not here.
+        nestedSeconds.append(0)
+        defer { nestedSeconds.removeLast() }
         if force { try store.remove(node.key) }
         let (entry, wasCached) = try store.getOrCompute(key: node.key, stage: id, description: node.summary,
                                                        components: node.keyMaterial, build: build)
         try store.records.record(pipeline: pipelineID, stage: id, key: node.key, components: node.keyMaterial)
         status.append((id, wasCached))
+        let elapsed = Date().timeIntervalSince(start)
         if wasCached {
             log("  cached  \(id)")
         } else {
-            log(String(format: "  ran     %@  (%.2f s)", id, Date().timeIntervalSince(start)))
+            log(String(format: "  ran     %@  (%.2f s)", id, max(0, elapsed - (nestedSeconds.last ?? 0))))
         }
+        if nestedSeconds.count >= 2 { nestedSeconds[nestedSeconds.count - 2] += elapsed }
         return entry
     }
 
@@ -89,6 +101,10 @@ public final class Executor {
         let reader = TableReader(format: TableFormat(rawValue: spec.data.format.rawValue) ?? .auto,
                                  missingMarkers: Set(spec.data.missingValues))
         let t = try located(source.location) { try reader.read(source.url, displayPath: source.declared) }
+        if let first = t.invalidUTF8Lines.first {
+            let more = t.invalidUTF8Lines.count - 1
+            log("  warning: \(source.declared):\(first): bytes that are not UTF-8 were read as U+FFFD\(more > 0 ? " (and on \(more) more line\(more == 1 ? "" : "s"))" : "")")
+        }
         tables[role] = t
         try recordSource("load.\(role)")
         return t
@@ -144,7 +160,12 @@ public final class Executor {
         if let p = encoded[part] { return p }
         let e = try entry("encode.\(part)") { dir in
             let p = try self.fittedProcessors()
-            let encoder = FeatureEncoder(processors: p)
+            var encoder = FeatureEncoder(processors: p)
+            if !p.text.isEmpty {
+                encoder.tokenizer = try self.textTokenizer()
+                let maxLength = self.compiled.text?.maxLength ?? 0
+                encoder.report = { self.log($0.line(part: part, maxLength: maxLength)) }
+            }
             let result: EncodedPart
             switch part {
             case "train":
@@ -169,15 +190,81 @@ public final class Executor {
         return p
     }
 
+    // MARK: - text
+
+    /// The checkpoint's tokenizer, loaded once.
+    func textTokenizer() throws -> TextTokenizer {
+        if let tokenizer { return tokenizer }
+        guard let text = compiled.text, let t = spec.backbones.text else {
+            throw PipelineError.internalInconsistency("text columns without backbones.text")
+        }
+        let location = spec.sources["backbones.text.checkpoint"]
+        let loaded = try located(location) { try Tokenizer.load(folder: text.url) }
+        if let note = text.maxLengthNote { log("  note: \(note)") }
+        let tk = TextTokenizer(tokenizer: loaded, maxLength: text.maxLength,
+                               combine: t.combine == .separate ? .separate : .join)
+        tokenizer = tk
+        return tk
+    }
+
+    /// The pretrained text encoder with the checkpoint's weights (a fresh copy on every call:
+    /// training changes the weights of the one it is given).
+    func pretrainedEncoder() throws -> any TextEncoder {
+        guard let text = compiled.text else { throw PipelineError.internalInconsistency("no text checkpoint") }
+        return try located(spec.sources["backbones.text.checkpoint"]) {
+            try TextEncoders.load(folder: text.url, rng: RandomSource(seed: spec.seed))
+        }
+    }
+
+    /// `embed.<part>`: the output of the encoder layers that do not train.
+    func textFeatures(_ part: String) throws -> [Tensor] {
+        if let f = embedded[part] { return f }
+        let id = "embed.\(part)"
+        guard let node = compiled.graph.node(id), let text = compiled.text else { return [] }
+        let e = try entry(id) { dir in
+            let data = try self.encodedPart(part)
+            let encoder = try self.pretrainedEncoder()
+            let pooled = node.components["output"]?.stringValue == "pooled"
+            let upTo = Int(node.components["layers"]?.intValue ?? Int64(text.layers))
+            let extractor = TextFeatureExtractor(encoder: encoder, pooling: text.pooling, upToLayer: upTo,
+                                                 pooled: pooled, batchSize: 32)
+            var tensors: [(String, Tensor)] = []
+            let start = Date()
+            for (i, t) in data.text.enumerated() { tensors.append(("text.\(i)", try extractor.run(t))) }
+            let seconds = Date().timeIntervalSince(start)
+            self.log(String(format: "  text: %@: encoded %d text input%@ in %.1f s (%.0f rows/s)", part, data.count * data.text.count,
+                            data.count * data.text.count == 1 ? "" : "s", seconds, Double(data.count * data.text.count) / max(seconds, 1e-9)))
+            try SafetensorsWriter.write(tensors, metadata: ["format": "runpipe-text-features-1"],
+                                        to: dir.appendingPathComponent("features.safetensors"))
+        }
+        let file = try SafetensorsFile(url: e.file(named: "features.safetensors"))
+        var features: [Tensor] = []
+        var i = 0
+        while file.contains("text.\(i)") {
+            features.append(try file.tensor(named: "text.\(i)"))
+            i += 1
+        }
+        embedded[part] = features
+        return features
+    }
+
+    /// An encoded part with its cached text features attached: what the network reads.
+    func modelData(_ part: String) throws -> EncodedPart {
+        var p = try encodedPart(part)
+        p.textFeatures = try textFeatures(part)
+        return p
+    }
+
     // MARK: - train
 
     func trainedModel() throws -> TrainedModel {
         if let trained { return trained }
         let e = try entry("train") { dir in
             let p = try self.fittedProcessors()
-            let trainPart = try self.encodedPart("train")
-            let validationPart = try self.encodedPart("validation")
-            let model = try TrainStage(spec: self.spec, processors: p, log: self.log, progress: self.progress)
+            let trainPart = try self.modelData("train")
+            let validationPart = try self.modelData("validation")
+            let model = try TrainStage(spec: self.spec, processors: p, text: self.compiled.text,
+                                       encoder: { try self.pretrainedEncoder() }, log: self.log, progress: self.progress)
                 .run(train: trainPart, validation: validationPart)
             try model.save(to: dir)
         }
@@ -194,7 +281,7 @@ public final class Executor {
         let e = try entry(id) { dir in
             let model = try self.trainedModel()
             let p = try self.fittedProcessors()
-            let data = try self.encodedPart(part)
+            let data = try self.modelData(part)
             let m = try Scoring.metrics(model: model, processors: p, part: data,
                                         metric: try resolvedMetric(self.spec, problem: p.problem))
             try writeJSON(m, to: dir.appendingPathComponent("metrics.json"))
@@ -211,7 +298,7 @@ public final class Executor {
             let model = try self.trainedModel()
             let p = try self.fittedProcessors()
             let table = try self.table(part)
-            let data = try self.encodedPart(part)
+            let data = try self.modelData(part)
             let csv = try Scoring.predictionsCSV(model: model, processors: p, table: table, part: data)
             try csv.write(to: dir.appendingPathComponent("predictions.csv"))
         }

@@ -9,19 +9,28 @@ enum Scoring {
     /// Model outputs for every row of `part`, in eval mode without recording a tape:
     /// classification → row-major probabilities [rows × classes]; regression → predictions in
     /// the label's own units. Also the mean loss over rows with a label (NaN when none has one).
-    static func outputs(network: TabularNetwork, processors: FittedProcessors, part: EncodedPart,
+    static func outputs(network: FusionNetwork, processors: FittedProcessors, part: EncodedPart,
                         batchSize: Int = 512) throws -> (values: [Float], loss: Double) {
         let wasTraining = network.isTraining
         network.eval()
         defer { network.train(wasTraining) }
-        var values: [Float] = []
+        let width = processors.problem == .regression ? 1 : processors.classes.count
+        var values = [Float](repeating: 0, count: part.count * width)
         var lossSum = 0.0, labelled = 0
+        // With token ids, rows go in order of length in small batches, so a batch pads to
+        // similar lengths; outputs are written back in row order.
+        var order = Array(0..<part.count)
+        var size = batchSize
+        if !part.text.isEmpty {
+            let lengths = (0..<part.count).map { r in part.text.reduce(0) { $0 + Int($1.lengths[r]) } }
+            order.sort { (lengths[$0], $0) < (lengths[$1], $1) }
+            size = min(batchSize, 64)
+        }
         try withNoGrad {
             var start = 0
             while start < part.count {
-                let positions = Array(start..<min(part.count, start + batchSize))
-                let (numeric, categorical) = try part.batch(positions)
-                let logits = try network.logits(numeric: numeric, categorical: categorical)
+                let positions = Array(order[start..<min(part.count, start + size)])
+                let logits = try network.logits(try part.batch(positions, text: network.config.text?.mode))
                 let withLabel = positions.indices.filter { !part.targets[positions[$0]].isNaN }
                 if !withLabel.isEmpty {
                     let rows = try indexSelect(logits, axis: 0, indices: withLabel)
@@ -29,20 +38,24 @@ enum Scoring {
                     lossSum += Double(try loss.item()) * Double(withLabel.count)
                     labelled += withLabel.count
                 }
+                let out: [Float]
                 switch processors.problem {
                 case .binary, .multiclass:
-                    values += try softmax(logits, axis: -1).toArray()
+                    out = try softmax(logits, axis: -1).toArray()
                 case .regression:
-                    values += logits.toArray().map { Float(processors.labelProcessor.inverse(Double($0))) }
+                    out = logits.toArray().map { Float(processors.labelProcessor.inverse(Double($0))) }
                 }
-                start += batchSize
+                for (i, row) in positions.enumerated() {
+                    for j in 0..<width { values[row * width + j] = out[i * width + j] }
+                }
+                start += size
             }
         }
         return (values, labelled > 0 ? lossSum / Double(labelled) : .nan)
     }
 
     /// `val.loss` and `val.<metric>` for the trainer's validation step.
-    static func validationScores(network: TabularNetwork, processors: FittedProcessors, part: EncodedPart,
+    static func validationScores(network: FusionNetwork, processors: FittedProcessors, part: EncodedPart,
                                  metrics: MetricSet, batchSize: Int) throws -> [String: Double] {
         let (values, loss) = try outputs(network: network, processors: processors, part: part, batchSize: batchSize)
         var scores = try score(values, processors: processors, part: part, metrics: metrics, prefix: "val.")

@@ -11,6 +11,10 @@ import Training
 struct TrainStage {
     let spec: PipelineSpec
     let processors: FittedProcessors
+    /// The text backbone's checkpoint when the pipeline has text columns.
+    let text: TextCheckpoint?
+    /// Loads the pretrained text encoder (called only when some of it trains).
+    let encoder: () throws -> any TextEncoder
     let log: (String) -> Void
     /// Receives the trainer's progress text (a redrawn bar on a terminal, epoch lines otherwise).
     let progress: (String) -> Void
@@ -20,8 +24,13 @@ struct TrainStage {
         let problem = processors.problem
         let metric = try resolvedMetric(spec, problem: problem)
         let config = try networkConfig()
-        let network = try TabularNetwork(config)
+        var encoder: (any TextEncoder)?
+        if let t = config.text, t.mode != .frozen { encoder = try self.encoder() }
+        let network = try FusionNetwork(config, encoder: encoder)
         try initialiseBackbone(network)
+        let trainable = network.parameterCount(trainableOnly: true)
+        let frozenNote = config.text?.mode == .frozen ? " (the frozen text encoder is not in the network: its features are cached)" : ""
+        log("  parameters: \(formatCount(trainable)) trainable of \(formatCount(network.parameterCount()))\(frozenNote)")
 
         let t = spec.trainer
         let optimizer = try makeOptimizer(network)
@@ -62,8 +71,7 @@ struct TrainStage {
         let summary = try trainer.fit(
             sampleCount: train.count,
             step: { positions in
-                let (numeric, categorical) = try train.batch(positions)
-                let logits = try network.logits(numeric: numeric, categorical: categorical)
+                let logits = try network.logits(try train.batch(positions, text: config.text?.mode))
                 return try network.loss(logits, targets: positions.map { train.targets[$0] })
             },
             validate: {
@@ -83,6 +91,7 @@ struct TrainStage {
 
     // MARK: - Parts
 
+
     func networkConfig() throws -> NetworkConfig {
         let backbone: NetworkConfig.Backbone
         switch spec.backbones.tabular {
@@ -96,33 +105,41 @@ struct TrainStage {
                 ffnDropout: Float(f.ffnDropout), residualDropout: Float(f.residualDropout), ffnFactor: Float(f.ffnFactor)))
         }
         let schema = processors.tabularSchema
-        guard schema.numericCount + schema.categoricalCount > 0 else {
-            throw PipelineError("no numeric or categorical feature column is left to train on (every column is the label or ignored)",
+        let hasTabular = schema.numericCount + schema.categoricalCount > 0
+        var textBranch: TextBranchConfig?
+        if !processors.text.isEmpty, let text, let t = spec.backbones.text {
+            textBranch = TextBranchConfig(checkpoint: text, mode: TextTrainMode(t.trainable), columns: processors.text,
+                                          segments: t.combine == .separate ? processors.text.count : 1)
+        }
+        guard hasTabular || textBranch != nil else {
+            throw PipelineError("no feature column is left to train on (every column is the label or ignored)",
                                 at: spec.sources["data.columns"] ?? spec.sources["data.train"],
                                 hint: "check `runpipe inspect` on the training file and the overrides in data.columns")
         }
         let outputs = processors.problem == .regression ? 1 : processors.classes.count
-        return NetworkConfig(backbone: backbone, fusionHidden: spec.fusion.hidden, fusionDropout: Float(spec.fusion.dropout),
+        return NetworkConfig(backbone: hasTabular ? backbone : nil, text: textBranch,
+                             fusionHidden: spec.fusion.hidden, fusionDropout: Float(spec.fusion.dropout),
                              schema: schema, problem: processors.problem, outputs: outputs, seed: spec.seed)
     }
 
     /// Loads `backbones.tabular.checkpoint` into the backbone and freezes it when not trainable.
-    func initialiseBackbone(_ network: TabularNetwork) throws {
+    func initialiseBackbone(_ network: FusionNetwork) throws {
         let tabular = spec.backbones.tabular
+        guard let backbone = network.backbone else { return }
         if let path = tabular.checkpoint {
             let key = "backbones.tabular.checkpoint"
             let url = spec.resolve(path, declaredAt: key)
             try located(spec.sources[key]) {
                 let weights = try SafetensorsFile(url: url).tensors()
-                try network.backbone.load(weights, strict: true)
+                try backbone.load(weights, strict: true)
             }
         }
-        if !tabular.trainable { try network.backbone.freeze() }
+        if !tabular.trainable { try backbone.freeze() }
     }
 
     /// Two parameter groups as AutoMM makes them: weight decay on matrices, none on biases,
     /// norms and other vectors.
-    func makeOptimizer(_ network: TabularNetwork) throws -> any Optimizer {
+    func makeOptimizer(_ network: FusionNetwork) throws -> any Optimizer {
         let o = spec.trainer.optimizer
         let trainable = network.namedParameters().filter { $0.tensor.requiresGrad }
         let decay = trainable.filter { $0.tensor.rank >= 2 }
@@ -191,6 +208,13 @@ struct TrainStage {
         case .max: return (name, .max)
         }
     }
+}
+
+/// 22 700 000 → "22.7M".
+func formatCount(_ n: Int) -> String {
+    if n >= 1_000_000 { return String(format: "%.1fM", Double(n) / 1e6) }
+    if n >= 10_000 { return String(format: "%.0fk", Double(n) / 1e3) }
+    return "\(n)"
 }
 
 /// The run's metric: the file's, or AutoMM's default for the problem; checked against the

@@ -1,3 +1,4 @@
+import Foundation
 import Layers
 import Models
 import TensorEngine
@@ -11,7 +12,10 @@ struct NetworkConfig: Codable, Equatable {
         case ftTransformer(FTTransformerConfig)
     }
 
-    var backbone: Backbone
+    /// The tabular backbone; nil when no numeric or categorical column is used.
+    var backbone: Backbone?
+    /// The text branch; nil when there is no text column.
+    var text: TextBranchConfig?
     /// Hidden widths of the fusion MLP over the backbone features (empty: head reads them directly).
     var fusionHidden: [Int]
     var fusionDropout: Float
@@ -23,23 +27,93 @@ struct NetworkConfig: Codable, Equatable {
     var seed: UInt64
 }
 
-/// Backbone → fusion MLP → task head. Parameter keys: `backbone.*`, `fusion.<i>.*`, `head.*`.
-final class TabularNetwork: Module {
+/// Which encoder weights train, and so what the pipeline caches in front of the network.
+enum TextTrainMode: Codable, Equatable {
+    /// Every weight trains; the network reads token ids.
+    case full
+    /// Nothing trains; the network reads cached pooled features.
+    case frozen
+    /// The top `n` layers train; the network reads cached hidden states entering them.
+    case topLayers(Int)
+
+    var summary: String {
+        switch self {
+        case .full: return "fine-tuned"
+        case .frozen: return "frozen, features cached"
+        case .topLayers(let n): return "top \(n) layer\(n == 1 ? "" : "s") fine-tuned, hidden states below cached"
+        }
+    }
+}
+
+/// The text branch: a pretrained encoder over one or more token sequences per row, pooled and
+/// concatenated.
+struct TextBranchConfig: Codable, Equatable {
+    var checkpoint: TextCheckpoint
+    var mode: TextTrainMode
+    /// Text columns in order.
+    var columns: [String]
+    /// Token sequences per row: 1 when joined, one per column when separate.
+    var segments: Int
+
+    /// The first layer that trains (and so the layer whose input is cached).
+    var firstTrainableLayer: Int {
+        switch mode {
+        case .full: return 0
+        case .frozen: return checkpoint.layers
+        case .topLayers(let n): return max(0, checkpoint.layers - n)
+        }
+    }
+
+    var featureWidth: Int { checkpoint.hidden * segments }
+}
+
+/// One text input of a batch, in the form the branch's mode reads.
+enum TextInput {
+    /// Token ids: the whole encoder runs.
+    case tokens(TokenBatch)
+    /// Hidden states entering the first trainable layer, with the tokens they belong to.
+    case hidden(Tensor, TokenBatch)
+    /// Pooled features `[B, hidden]`.
+    case pooled(Tensor)
+}
+
+/// A batch of network inputs.
+struct NetworkBatch {
+    var numeric: Tensor?
+    var categorical: [Int32]
+    var text: [TextInput]
+}
+
+/// Tabular backbone and text encoder → concatenation → fusion MLP → task head.
+/// Parameter keys: `backbone.*`, `text.encoder.*` (when any encoder weight trains), `fusion.<i>.*`,
+/// `head.*`.
+final class FusionNetwork: Module {
     let config: NetworkConfig
-    let backbone: any TabularBackbone
+    let backbone: (any TabularBackbone)?
+    /// The text encoder; registered (and saved) only when some of it trains. A frozen encoder
+    /// is attached for prediction from token ids without becoming part of the weights.
+    private(set) var encoder: (any TextEncoder)?
     let fusion: [Linear]
     let fusionActivation: Activation = .relu
     let fusionDropout: Dropout?
     let head: TaskHead
 
-    init(_ config: NetworkConfig) throws {
+    /// Builds the network. `encoder` is the text encoder when the config has a text branch whose
+    /// weights train (pretrained weights already loaded, or to be overwritten by a run's weights).
+    init(_ config: NetworkConfig, encoder: (any TextEncoder)? = nil) throws {
         self.config = config
         let rng = RandomSource(seed: config.seed)
         switch config.backbone {
-        case .mlp(let c): backbone = try TabularMLP(c, schema: config.schema, rng: rng)
-        case .ftTransformer(let c): backbone = try FTTransformer(c, schema: config.schema, rng: rng)
+        case .mlp(let c)?: backbone = try TabularMLP(c, schema: config.schema, rng: rng)
+        case .ftTransformer(let c)?: backbone = try FTTransformer(c, schema: config.schema, rng: rng)
+        case nil: backbone = nil
         }
-        var width = backbone.outputDim
+        if let text = config.text, text.mode != .frozen, encoder == nil {
+            throw PipelineError.internalInconsistency("a \(text.mode.summary) text branch needs its encoder")
+        }
+        self.encoder = encoder
+        var width = (backbone?.outputDim ?? 0) + (config.text?.featureWidth ?? 0)
+        guard width > 0 else { throw PipelineError.internalInconsistency("network without inputs") }
         var layers: [Linear] = []
         for h in config.fusionHidden {
             layers.append(Linear(width, h, rng: rng))
@@ -51,19 +125,62 @@ final class TabularNetwork: Module {
                             kind: config.problem == .regression ? .regression : .classification(classes: config.outputs),
                             rng: rng)
         super.init()
-        register(child: "backbone", backbone)
+        if let backbone { register(child: "backbone", backbone) }
+        if let encoder, config.text?.mode != .frozen { register(child: "text.encoder", encoder) }
         for (i, l) in fusion.enumerated() { register(child: "fusion.\(i)", l) }
         register(child: "head", head)
+        if let text = config.text, let encoder { try freezeBelow(text.firstTrainableLayer, encoder) }
+    }
+
+    /// Freezes the embeddings and every layer below `first` (nothing when `first` is 0).
+    private func freezeBelow(_ first: Int, _ encoder: any TextEncoder) throws {
+        guard first > 0 else { return }
+        try encoder.freeze()
+        for layer in first..<encoder.shape.layers {
+            for prefix in encoder.parameterPrefixes(ofLayer: layer) {
+                try encoder.unfreeze(matching: "^" + NSRegularExpression.escapedPattern(for: prefix))
+            }
+        }
+    }
+
+    /// Attaches a frozen encoder so the network can read token ids (prediction on new rows).
+    func attachFrozenEncoder(_ e: any TextEncoder) {
+        e.eval()
+        encoder = e
     }
 
     /// Logits `[B, outputs]`.
-    func logits(numeric: Tensor?, categorical: [Int32]) throws -> Tensor {
-        var h = try backbone.forward(numeric: numeric, categorical: categorical)
+    func logits(_ batch: NetworkBatch) throws -> Tensor {
+        var features: [Tensor] = []
+        if let backbone {
+            features.append(try backbone.forward(numeric: batch.numeric, categorical: batch.categorical))
+        }
+        if let text = config.text {
+            for input in batch.text { features.append(try textFeatures(input, text)) }
+        }
+        var h = features.count == 1 ? features[0] : try concat(features, axis: 1)
         for l in fusion {
             h = try fusionActivation.apply(try l(h))
             if let fusionDropout { h = try fusionDropout(h) }
         }
         return try head(h)
+    }
+
+    private func textFeatures(_ input: TextInput, _ text: TextBranchConfig) throws -> Tensor {
+        switch input {
+        case .pooled(let f):
+            return f
+        case .hidden(let h, let tokens):
+            guard let encoder else { throw PipelineError.internalInconsistency("hidden states without an encoder") }
+            let out = try encoder.encode(h, batch: tokens, layers: text.firstTrainableLayer..<encoder.shape.layers)
+            return try pool(out, batch: tokens, text.checkpoint.pooling)
+        case .tokens(let tokens):
+            guard let encoder else { throw PipelineError.internalInconsistency("token ids without an encoder") }
+            if text.mode == .frozen {
+                return try withNoGrad { try pool(try encoder(tokens), batch: tokens, text.checkpoint.pooling) }
+            }
+            return try pool(try encoder(tokens), batch: tokens, text.checkpoint.pooling)
+        }
     }
 
     /// The training loss of a batch: cross-entropy over class indices, or MSE on standardised targets.

@@ -1,22 +1,27 @@
 import Checkpoints
 import Foundation
 import Layers
+import Models
 import TensorEngine
 import Training
 
 /// A trained network with its history: what the `train` stage stores and a run's `model/`
-/// folder holds (`model.safetensors`, `model.json`, plus `history.csv` and `summary.json`).
+/// folder holds (`model.safetensors`, `model.json`, plus `history.csv` and `summary.json`; with
+/// text columns also `text/`: the checkpoint's config.json and tokenizer files, so a fine-tuned
+/// model predicts without its checkpoint folder).
 final class TrainedModel {
     static let weightsFile = "model.safetensors"
     static let configFile = "model.json"
     static let historyFile = "history.csv"
     static let summaryFile = "summary.json"
+    /// The text checkpoint's config and tokenizer files, copied.
+    static let textFolder = "text"
 
-    let network: TabularNetwork
+    let network: FusionNetwork
     let historyCSV: String
     let summary: TrainSummaryRecord
 
-    init(network: TabularNetwork, historyCSV: String, summary: TrainSummaryRecord) {
+    init(network: FusionNetwork, historyCSV: String, summary: TrainSummaryRecord) {
         self.network = network
         self.historyCSV = historyCSV
         self.summary = summary
@@ -29,12 +34,27 @@ final class TrainedModel {
         try writeJSON(network.config, to: dir.appendingPathComponent(Self.configFile))
         try Data(historyCSV.utf8).write(to: dir.appendingPathComponent(Self.historyFile))
         try writeJSON(summary, to: dir.appendingPathComponent(Self.summaryFile))
+        if let text = network.config.text {
+            let folder = dir.appendingPathComponent(Self.textFolder, isDirectory: true)
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            for name in ["config.json"] + TextCheckpoint.tokenizerFiles.sorted() {
+                let src = text.checkpoint.url.appendingPathComponent(name)
+                guard FileManager.default.fileExists(atPath: src.path) else { continue }
+                try FileManager.default.copyItem(at: src, to: folder.appendingPathComponent(name))
+            }
+        }
     }
 
     /// Rebuilds the network from `model.json` and loads its weights strictly.
     static func load(from dir: URL) throws -> TrainedModel {
         let config = try readJSON(NetworkConfig.self, from: dir.appendingPathComponent(configFile))
-        let network = try TabularNetwork(config)
+        var encoder: (any TextEncoder)?
+        if let text = config.text, text.mode != .frozen {
+            // The architecture from the copied config; the weights come from model.safetensors.
+            let url = dir.appendingPathComponent("\(textFolder)/config.json")
+            encoder = try TextEncoders.build(configJSON: try Data(contentsOf: url), rng: RandomSource(seed: config.seed))
+        }
+        let network = try FusionNetwork(config, encoder: encoder)
         let weightsURL = dir.appendingPathComponent(weightsFile)
         let file = try SafetensorsFile(url: weightsURL)
         do {
