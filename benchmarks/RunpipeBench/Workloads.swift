@@ -9,7 +9,8 @@ import Training
 // times the forward products (forward, input gradient, weight gradient).
 
 /// Every workload name the bench knows, in the order the harness runs them.
-let workloadNames = ["sgemm", "mlp-train", "encoder-forward", "encoder-train", "resnet18-train-64", "resnet18-train-224"]
+let workloadNames = ["sgemm", "mlp-train", "encoder-forward", "encoder-train", "resnet18-train-64", "resnet18-train-224",
+                     "minilm-forward-128", "minilm-forward-32", "minilm-finetune", "minilm-frozen-5ep", "tokenize"]
 
 func makeWorkload(_ name: String) throws -> Workload {
     switch name {
@@ -19,6 +20,11 @@ func makeWorkload(_ name: String) throws -> Workload {
     case "encoder-train": return encoderWorkload(training: true)
     case "resnet18-train-64": return try resnetWorkload(imageSize: 64)
     case "resnet18-train-224": return try resnetWorkload(imageSize: 224)
+    case "minilm-forward-128": return miniLMForwardWorkload(tokens: 128)
+    case "minilm-forward-32": return miniLMForwardWorkload(tokens: 32)
+    case "minilm-finetune": return miniLMFineTuneWorkload()
+    case "minilm-frozen-5ep": return miniLMFrozenEpochsWorkload()
+    case "tokenize": return tokenizeWorkload()
     default: throw BenchError.unknownWorkload(name)
     }
 }

@@ -99,4 +99,5 @@ func runBench() -> Int32 {
     }
 }
 
+BLASCore.restartWithBetterKernelsIfNeeded()
 exit(runBench())

@@ -15,7 +15,8 @@ import os
 import sys
 import time
 
-WORKLOADS = ["sgemm", "mlp-train", "encoder-forward", "encoder-train", "resnet18-train-64", "resnet18-train-224"]
+WORKLOADS = ["sgemm", "mlp-train", "encoder-forward", "encoder-train", "resnet18-train-64", "resnet18-train-224",
+             "minilm-forward-128", "minilm-forward-32", "minilm-finetune", "minilm-frozen-5ep", "tokenize"]
 
 
 def proc_status_mib(field):
@@ -269,7 +270,99 @@ def resnet_workload(torch, size):
                        "step": "forward + backward + SGD(lr=0.1, momentum=0.9, wd=1e-4)"})
 
 
+# ----------------------------------------------------------------------------------- tokenize
+# Mirrors benchmarks/RunpipeBench/TokenizeWorkload.swift: the same sentences (same LCG, same
+# words), the same tokenizer file, truncation 128, no padding, one thread. Needs only the
+# `tokenizers` package (not torch).
+
+BENCH_WORDS = """
+    the a of and to in is was for on that with as by at from it this be are have has not but or an
+    they we you he she his her their our will would can could should about after before more most
+    other some such only also than then when where which while who very just over into through
+    product review quality price delivery service customer order package battery screen camera
+    sound color size weight design material fabric shoes jacket phone laptop coffee kitchen garden
+    excellent terrible amazing disappointing comfortable expensive cheap reliable broken perfect
+    recommend returned arrived works worked stopped charging loves hated bought ordered received
+    days weeks months years hours minutes first second third last again never always sometimes
+    really quite extremely slightly absolutely definitely probably unfortunately honestly overall
+    Amazon Samsung iPhone USB-C Wi-Fi 4K HDMI Bluetooth café naïve résumé Zürich São Paulo
+    don't isn't wasn't can't won't I've I'm it's that's customer-service half-price e-mail
+    12 3.5 100% $49.99 2x 24/7 5-star 10/10 #1 @home :) ...
+""".split()
+
+
+def bench_sentences(count):
+    state = 0x2545F4914F6CDD1D
+
+    def nxt(n):
+        nonlocal state
+        state = (state * 6364136223846793005 + 1442695040888963407) & 0xFFFFFFFFFFFFFFFF
+        return (state >> 33) % n
+
+    out = []
+    for _ in range(count):
+        n = 8 + nxt(38)
+        s = ""
+        for k in range(n):
+            w = BENCH_WORDS[nxt(len(BENCH_WORDS))]
+            if k == 0 or nxt(10) == 0:
+                w = w[:1].upper() + w[1:]
+            if k > 0:
+                s += " "
+            s += w
+            if k < n - 1 and nxt(12) == 0:
+                s += ","
+        s += [".", "!", "?", "."][nxt(4)]
+        out.append(s)
+    return out
+
+
+def tokenize_main(args):
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    os.environ["RAYON_NUM_THREADS"] = "1"
+    os.environ["RAYON_RS_NUM_CPUS"] = "1"
+    record = {"workload": "tokenize", "impl": "tokenizers", "threads": 1}
+    try:
+        import tokenizers
+        from tokenizers import Tokenizer
+        root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+        path, name = os.path.join(root, "models", "all-MiniLM-L6-v2", "tokenizer.json"), "all-MiniLM-L6-v2"
+        if not os.path.exists(path):
+            path, name = os.path.join(root, "Tests", "Fixtures", "tokenizers", "bert-uncased.tokenizer.json"), "bert-uncased fixture"
+        count = 10000
+        texts = bench_sentences(count)
+        baseline = proc_status_mib("VmRSS")
+        tok = Tokenizer.from_file(path)
+        tok.enable_truncation(max_length=128)
+        tok.no_padding()
+        check, ntok = 0, 0
+        for i, e in enumerate(tok.encode_batch(texts)):
+            ntok += len(e.ids)
+            for j, x in enumerate(e.ids):
+                check = (check + x * (i + j + 1)) % 1000000007
+        times = measure(lambda: tok.encode_batch(texts), 1, args.warmup, args.runs)
+        med = median(times)
+        record.update({
+            "runs": args.runs, "warmup": args.warmup, "unit": "batch", "units_per_run": 1,
+            "median_ms": med, "runs_ms": times, "flops_per_run": 0, "gflops": 0, "sgemm_gflops": None,
+            "peak_rss_mb": proc_status_mib("VmHWM"), "baseline_rss_mb": baseline,
+            "notes": {"strings": str(count), "tokenizer": name, "tokens": str(ntok), "ids_checksum": str(check),
+                      "truncation": "128, no padding", "tokenizers": tokenizers.__version__,
+                      "threads": "1 (TOKENIZERS_PARALLELISM=false, RAYON_NUM_THREADS=1)"},
+        })
+    except Exception as e:
+        record["error"] = f"{type(e).__name__}: {e}"
+        print(json.dumps(record), flush=True)
+        return 1
+    print(json.dumps(record), flush=True)
+    return 0
+
+
 def make_workload(torch, name):
+    if name.startswith("minilm-"):
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from torch_text import TEXT_WORKLOADS
+        return TEXT_WORKLOADS[name](torch, labels)
     if name == "sgemm":
         return sgemm_workload(torch)
     if name == "mlp-train":
@@ -292,6 +385,8 @@ def main():
     args = p.parse_args()
     if args.runs < 1:
         p.error("--runs must be at least 1")
+    if args.workload == "tokenize":
+        return tokenize_main(args)
 
     if args.threads > 0:
         # Must be in the environment before torch loads its OpenMP / MKL runtimes.
