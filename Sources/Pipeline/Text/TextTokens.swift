@@ -167,13 +167,14 @@ struct TextTokenizer {
 }
 
 /// Drops tokens from the end of the currently longest piece until the pieces fit `budget`
-/// (Hugging Face's `longest_first`, generalised to several pieces).
+/// (Hugging Face's `longest_first`, generalised to several pieces; on a tie the later piece
+/// loses the token, so earlier columns keep the odd one as the library's pairs do).
 func truncateLongestFirst(_ pieces: [[Int32]], to budget: Int) -> [[Int32]] {
     var lengths = pieces.map(\.count)
     var excess = lengths.reduce(0, +) - budget
     while excess > 0 {
         var longest = 0
-        for i in lengths.indices where lengths[i] > lengths[longest] { longest = i }
+        for i in lengths.indices where lengths[i] >= lengths[longest] { longest = i }
         lengths[longest] -= 1
         excess -= 1
     }
