@@ -26,6 +26,8 @@ extension Runpipe {
         }
 
         func run() throws {
+            // Commands that compute make sure OpenBLAS runs this CPU's kernels (see `BLASCore`).
+            BLASCore.restartWithBetterKernelsIfNeeded()
             if let threads { Parallel.threadCount = threads }
             let rng = RandomSource(seed: seed)
             let (x, y) = spirals(perClass: 512, rng: &rng.generator)

@@ -32,7 +32,8 @@ extension Runpipe {
                     e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
                     print(String(decoding: try e.encode(schema), as: UTF8.self))
                 } else {
-                    print(schema.rendered(), terminator: "")
+                    let text = schema.rendered()
+                    print(text, terminator: text.hasSuffix("\n") ? "" : "\n")
                 }
             }
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import TensorEngine
 import Foundation
 import Pipeline
 
@@ -24,6 +25,8 @@ extension Runpipe {
         var threads: Int?
 
         func run() throws {
+            // Commands that compute make sure OpenBLAS runs this CPU's kernels (see `BLASCore`).
+            BLASCore.restartWithBetterKernelsIfNeeded()
             try reportingErrors {
                 if let threads { try setThreads(threads) }
                 let predictor = try Predictor(runDirectory: URL(fileURLWithPath: runDir))
@@ -48,6 +51,8 @@ extension Runpipe {
         var threads: Int?
 
         func run() throws {
+            // Commands that compute make sure OpenBLAS runs this CPU's kernels (see `BLASCore`).
+            BLASCore.restartWithBetterKernelsIfNeeded()
             try reportingErrors {
                 if let threads { try setThreads(threads) }
                 let predictor = try Predictor(runDirectory: URL(fileURLWithPath: runDir))

@@ -1,5 +1,4 @@
 import ArgumentParser
-import TensorEngine
 
 /// The `runpipe` command. Each subcommand lives in its own file as an extension of this type.
 @main
@@ -18,10 +17,4 @@ struct Runpipe: ParsableCommand {
         subcommands: [Train.self, Predict.self, Evaluate.self, Validate.self, Plan.self, Graph.self,
                       Inspect.self, Schema.self, CacheCommand.self, Demo.self]
     )
-
-    /// Makes sure OpenBLAS runs the kernels this CPU supports (see `BLASCore`), then parses.
-    static func main() {
-        BLASCore.restartWithBetterKernelsIfNeeded()
-        main(nil)
-    }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import TensorEngine
 import Foundation
 import Pipeline
 import Training
@@ -25,6 +26,8 @@ extension Runpipe {
         var quiet = false
 
         func run() throws {
+            // Commands that compute make sure OpenBLAS runs this CPU's kernels (see `BLASCore`).
+            BLASCore.restartWithBetterKernelsIfNeeded()
             try reportingErrors {
                 let threads = options.applyThreads()
                 let session = options.session
