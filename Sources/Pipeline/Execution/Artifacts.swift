@@ -103,21 +103,17 @@ struct EncodedPart {
         var inputs: [TextInput] = []
         if let mode {
             for (i, t) in text.enumerated() {
-                let tokens = t.batch(positions)
-                switch mode {
-                case .full:
-                    inputs.append(.tokens(tokens))
-                case .frozen, .topLayers:
-                    guard i < textFeatures.count else {
-                        // No cached features (prediction outside the pipeline): read token ids.
-                        inputs.append(.tokens(tokens))
-                        continue
-                    }
-                    if case .frozen = mode {
-                        inputs.append(.pooled(try indexSelect(textFeatures[i], axis: 0, indices: positions)))
-                    } else {
-                        inputs.append(.hidden(try hiddenBatch(textFeatures[i], positions: positions, tokens: tokens.tokens), tokens))
-                    }
+                // Without cached features (full fine-tuning, or prediction outside the pipeline)
+                // the network reads token ids.
+                guard mode != .full, i < textFeatures.count else {
+                    inputs.append(.tokens(t.batch(positions)))
+                    continue
+                }
+                if mode == .frozen {
+                    inputs.append(.pooled(try indexSelect(textFeatures[i], axis: 0, indices: positions)))
+                } else {
+                    let tokens = t.batch(positions)
+                    inputs.append(.hidden(try hiddenBatch(textFeatures[i], positions: positions, tokens: tokens.tokens), tokens))
                 }
             }
         }

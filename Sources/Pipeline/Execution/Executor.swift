@@ -27,6 +27,8 @@ public final class Executor {
     private var encoded: [String: EncodedPart] = [:]
     private var embedded: [String: [Tensor]] = [:]
     private var tokenizer: TextTokenizer?
+    /// The pretrained encoder the `embed` stages share (they never change its weights).
+    private var embeddingEncoder: (any TextEncoder)?
     private var trained: TrainedModel?
     private var metrics: [String: [String: Double]] = [:]
     private var predictionFiles: [String: URL] = [:]
@@ -223,7 +225,8 @@ public final class Executor {
         guard let node = compiled.graph.node(id), let text = compiled.text else { return [] }
         let e = try entry(id) { dir in
             let data = try self.encodedPart(part)
-            let encoder = try self.pretrainedEncoder()
+            let encoder = try self.embeddingEncoder ?? self.pretrainedEncoder()
+            self.embeddingEncoder = encoder
             let pooled = node.components["output"]?.stringValue == "pooled"
             let upTo = Int(node.components["layers"]?.intValue ?? Int64(text.layers))
             let extractor = TextFeatureExtractor(encoder: encoder, pooling: text.pooling, upToLayer: upTo,
