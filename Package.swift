@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "Layers", targets: ["Layers"]),
         .library(name: "Checkpoints", targets: ["Checkpoints"]),
         .library(name: "Tokenizers", targets: ["Tokenizers"]),
+        .library(name: "Images", targets: ["Images"]),
         .library(name: "Training", targets: ["Training"]),
         .library(name: "Models", targets: ["Models"]),
         .library(name: "Tables", targets: ["Tables"]),
@@ -48,10 +49,13 @@ let package = Package(
         // Hugging Face tokenizers (tokenizer.json, vocab.txt): normalizers, pre-tokenizers,
         // WordPiece/BPE/Unigram, post-processors, decoders.
         .target(name: "Tokenizers", swiftSettings: optimized),
+        // Image decoding (PNG through libpng, JPEG through libjpeg-turbo), image cells (paths,
+        // bytes, base64) and the transforms backbones expect, deterministic and seeded.
+        .target(name: "Images", dependencies: ["CPNG", "CJPEG", "TensorEngine"], swiftSettings: optimized),
         // Optimizers, schedules, (later) trainer, callbacks, metrics.
         .target(name: "Training", dependencies: ["TensorEngine"], swiftSettings: optimized),
         // CSV / JSON Lines reading, column modality detection, fitted column processors.
-        .target(name: "Tables", dependencies: ["Training", .product(name: "CSV", package: "CSV.swift")],
+        .target(name: "Tables", dependencies: ["Training", "Images", .product(name: "CSV", package: "CSV.swift")],
                 swiftSettings: optimized),
         // Content-addressed artifact store: hashing, canonical JSON, atomic entries, key locks.
         .target(name: "Cache", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
@@ -60,20 +64,20 @@ let package = Package(
         // Compiler, stage graph, executor and run directories: spec → stages → artifacts.
         .target(name: "Pipeline",
                 dependencies: ["Spec", "Tables", "Cache", "TensorEngine", "Layers", "Models",
-                               "Checkpoints", "Tokenizers", "Training"],
+                               "Checkpoints", "Tokenizers", "Images", "Training"],
                 swiftSettings: optimized),
 
         .executableTarget(
             name: "runpipe",
             dependencies: [
-                "TensorEngine", "Layers", "Models", "Checkpoints", "Tokenizers", "Training",
+                "TensorEngine", "Layers", "Models", "Checkpoints", "Tokenizers", "Images", "Training",
                 "Tables", "Cache", "Spec", "Pipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimized),
         .executableTarget(
             name: "runpipe-bench",
-            dependencies: ["TensorEngine", "Layers", "Models", "Checkpoints", "Tokenizers", "Training"],
+            dependencies: ["TensorEngine", "Layers", "Models", "Checkpoints", "Tokenizers", "Images", "Training"],
             path: "benchmarks/RunpipeBench",
             swiftSettings: optimized),
 
@@ -81,12 +85,13 @@ let package = Package(
         .testTarget(name: "LayersTests", dependencies: ["Layers", "TensorEngine", "Checkpoints"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TensorEngine"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "TensorEngine", "Checkpoints", "Tokenizers", "Training"]),
+        .testTarget(name: "ImagesTests", dependencies: ["Images", "TensorEngine"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "TensorEngine", "Checkpoints", "Tokenizers", "Images", "Training"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Layers", "TensorEngine"]),
         .testTarget(name: "TablesTests", dependencies: ["Tables", "Training"]),
         .testTarget(name: "CacheTests", dependencies: ["Cache"]),
         .testTarget(name: "SpecTests", dependencies: ["Spec", "Training"], exclude: ["Fixtures"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Spec", "Tables", "Cache"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Spec", "Tables", "Cache", "Images"]),
         // Runs the built `runpipe` binary: exit statuses, standard error, files left behind.
         .testTarget(name: "RunpipeCLITests", dependencies: ["runpipe"]),
     ],
