@@ -51,7 +51,10 @@ let package = Package(
         .target(name: "Tokenizers", swiftSettings: optimized),
         // Image decoding (PNG through libpng, JPEG through libjpeg-turbo), image cells (paths,
         // bytes, base64) and the transforms backbones expect, deterministic and seeded.
-        .target(name: "Images", dependencies: ["CPNG", "CJPEG", "TensorEngine"], swiftSettings: optimized),
+        .target(name: "Images", dependencies: ["CPNG", "CJPEG", "CImageSupport", "TensorEngine"], swiftSettings: optimized),
+        // setjmp-protected libpng/libjpeg calls (Swift cannot survive their longjmp), -O2 even in debug.
+        .target(name: "CImageSupport", dependencies: ["CPNG", "CJPEG"], cSettings: [.unsafeFlags(["-O2"])],
+                linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
         // Optimizers, schedules, (later) trainer, callbacks, metrics.
         .target(name: "Training", dependencies: ["TensorEngine"], swiftSettings: optimized),
         // CSV / JSON Lines reading, column modality detection, fitted column processors.
