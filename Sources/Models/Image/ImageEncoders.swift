@@ -55,7 +55,15 @@ public struct LoadedImageEncoder {
 /// The image backbone families runpipe implements.
 public enum ImageEncoders {
     /// Families in the order they are asked to recognise a checkpoint.
-    static var families: [ImageEncoderFamily] { [] }
+    static var families: [ImageEncoderFamily] {
+        [
+            .resnet,
+            .mobileNetV2,
+            .efficientNetLite,
+            .vit,
+            .convNeXt,
+        ]
+    }
 
     /// Tensor names no family loads: BatchNorm's step counters.
     static func isAlwaysIgnored(_ key: String) -> Bool { key.hasSuffix("num_batches_tracked") }
