@@ -32,6 +32,9 @@ public final class FileHasher: @unchecked Sendable {
     private var entries: [String: FileFingerprint] = [:]
     private var loaded = false
     private var computed = 0
+    /// Nesting depth of `deferringSaves`, and whether entries were added while it was open.
+    private var deferSaves = 0
+    private var unsaved = false
 
     /// A hasher whose stat cache is stored at `statCacheURL` (e.g.
     /// `<cache root>/stat-cache.json`). The file is read on first use.
@@ -81,12 +84,41 @@ public final class FileHasher: @unchecked Sendable {
         computed += 1
         if stable && ageSeconds >= Self.racyWindow {
             entries[path] = fingerprint
+            let deferred = deferSaves > 0
+            if deferred { unsaved = true }
             lock.unlock()
-            try save()
+            if !deferred { try save() }
         } else {
             lock.unlock()
         }
         return fingerprint
+    }
+
+    /// Runs `body` with the stat cache written once at the end instead of after every newly
+    /// hashed file: for hashing many files at once (the images beside a data file), where
+    /// rewriting the whole cache per file would cost time quadratic in their number.
+    public func deferringSaves<T>(_ body: () throws -> T) throws -> T {
+        lock.lock()
+        deferSaves += 1
+        lock.unlock()
+        let result: T
+        do {
+            result = try body()
+        } catch {
+            try finishDeferring()
+            throw error
+        }
+        try finishDeferring()
+        return result
+    }
+
+    private func finishDeferring() throws {
+        lock.lock()
+        deferSaves -= 1
+        let write = deferSaves == 0 && unsaved
+        if write { unsaved = false }
+        lock.unlock()
+        if write { try save() }
     }
 
     /// Writes the stat cache now (atomically). Nothing happens without a `statCacheURL`.

@@ -148,21 +148,65 @@ public struct ProcessorsSpec: Codable, Equatable, Sendable {
     public var numeric: NumericProcessorSpec
     /// Categorical columns.
     public var categorical: CategoricalProcessorSpec
+    /// Image columns.
+    public var image: ImageProcessorSpec
 
     /// Every key at its default.
-
     public init() {
-        self.init(numeric: NumericProcessorSpec(), categorical: CategoricalProcessorSpec())
-
+        self.init(numeric: NumericProcessorSpec(), categorical: CategoricalProcessorSpec(), image: ImageProcessorSpec())
     }
-
 
     /// Every key given.
-
-    public init(numeric: NumericProcessorSpec, categorical: CategoricalProcessorSpec) {
+    public init(numeric: NumericProcessorSpec, categorical: CategoricalProcessorSpec, image: ImageProcessorSpec = ImageProcessorSpec()) {
         self.numeric = numeric
         self.categorical = categorical
+        self.image = image
     }
+}
+
+/// `processors.image`: reading image cells and the transforms applied before the backbone.
+public struct ImageProcessorSpec: Codable, Equatable, Sendable {
+    /// What a missing, unreadable or broken image does.
+    public var missing: ImageMissing
+    /// Images with more pixels than this are refused before decoding (decompression bombs).
+    public var maxPixels: Int
+    /// Whether cells may name files outside the data file's folder (absolute paths, `..`).
+    public var allowOutside: Bool
+    /// Transforms applied to training images, in order (AutoMM's names).
+    public var trainTransforms: [String]
+    /// Transforms applied to validation, test and prediction images.
+    public var valTransforms: [String]
+    /// At most this many images of a cell are read (AutoMM's `max_img_num_per_col`); their
+    /// features are averaged.
+    public var maxImagesPerCell: Int
+
+    /// Every key at its default.
+    public init() {
+        self.init(missing: .zero, maxPixels: 89_478_485, allowOutside: false,
+                  trainTransforms: ["resize_shorter_side", "center_crop", "trivial_augment"],
+                  valTransforms: ["resize_shorter_side", "center_crop"], maxImagesPerCell: 2)
+    }
+
+    /// Every key given.
+    public init(missing: ImageMissing, maxPixels: Int, allowOutside: Bool, trainTransforms: [String],
+                valTransforms: [String], maxImagesPerCell: Int) {
+        self.missing = missing
+        self.maxPixels = maxPixels
+        self.allowOutside = allowOutside
+        self.trainTransforms = trainTransforms
+        self.valTransforms = valTransforms
+        self.maxImagesPerCell = maxImagesPerCell
+    }
+}
+
+/// `processors.image.missing`.
+public enum ImageMissing: String, Codable, CaseIterable, Sendable {
+    /// Stop with an error naming the row and the file.
+    case error
+    /// Leave the row out of training and scoring (counted in the log).
+    case skipRow = "skip_row"
+    /// Use an all-zero image, as AutoMM does.
+    case zero
 }
 
 /// `processors.numeric`.
@@ -225,17 +269,55 @@ public struct BackbonesSpec: Codable, Equatable, Sendable {
     public var tabular: TabularBackboneSpec
     /// The pretrained encoder of text columns; nil when the pipeline has none.
     public var text: TextBackboneSpec?
+    /// The pretrained encoder of image columns; nil when the pipeline has none.
+    public var image: ImageBackboneSpec?
 
     /// Every key at its default.
     public init() {
-        self.init(tabular: .mlp(MLPBackboneSpec()), text: nil)
+        self.init(tabular: .mlp(MLPBackboneSpec()), text: nil, image: nil)
     }
 
     /// Every key given.
-    public init(tabular: TabularBackboneSpec, text: TextBackboneSpec? = nil) {
+    public init(tabular: TabularBackboneSpec, text: TextBackboneSpec? = nil, image: ImageBackboneSpec? = nil) {
         self.tabular = tabular
         self.text = text
+        self.image = image
     }
+}
+
+/// `backbones.image`: a pretrained CNN or ViT (a checkpoint folder or weights file).
+public struct ImageBackboneSpec: Codable, Equatable, Sendable {
+    /// A Hugging Face or timm folder, a folder holding one weights file, or the file itself.
+    public var checkpoint: String
+    /// The architecture, when the files do not say (a torchvision `.pth` does not).
+    public var architecture: String?
+    /// Square side, in pixels, of the images the backbone reads.
+    public var size: Int
+    /// Which backbone weights train: all, none (features cached), or the top N blocks.
+    public var trainable: ImageTrainable
+
+    /// Every key at its default (`checkpoint` has none; it is required).
+    public init() {
+        self.init(checkpoint: "", architecture: nil, size: 224, trainable: .full)
+    }
+
+    /// Every key given.
+    public init(checkpoint: String, architecture: String?, size: Int, trainable: ImageTrainable) {
+        self.checkpoint = checkpoint
+        self.architecture = architecture
+        self.size = size
+        self.trainable = trainable
+    }
+}
+
+/// `backbones.image.trainable`: `full`, `frozen`, or `{top_blocks: N}`.
+public enum ImageTrainable: Codable, Equatable, Sendable {
+    /// Every backbone weight trains, with train-time augmentation.
+    case full
+    /// No backbone weight trains; pooled features are computed once and cached.
+    case frozen
+    /// Only the top N blocks train (with augmentation); the rest stay as pretrained.
+    case topBlocks(Int)
 }
 
 /// `backbones.text`: a pretrained transformer encoder (a Hugging Face checkpoint folder).

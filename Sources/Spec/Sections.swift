@@ -164,6 +164,28 @@ extension ProcessorsSpec: SpecSection {
         [
             Field("numeric", \.numeric, Sections.codec(NumericProcessorSpec.self), "Numeric columns."),
             Field("categorical", \.categorical, Sections.codec(CategoricalProcessorSpec.self), "Categorical columns."),
+            Field("image", \.image, Sections.codec(ImageProcessorSpec.self), "Image columns."),
+        ]
+    }
+}
+
+extension ImageProcessorSpec: SpecSection {
+    static let title = "image processor"
+    static let summary = "How image cells are read and transformed before the image backbone."
+    static var fields: [Field<ImageProcessorSpec>] {
+        [
+            Field("missing", \.missing, Codecs.enumeration(ImageMissing.self),
+                  "A missing, unreadable or broken image: error stops with the row; skip_row leaves the row out of training and scoring; zero uses a black image (AutoMM's choice)."),
+            Field("max_pixels", \.maxPixels, Codecs.int(min: 1),
+                  "Images with more pixels (width × height, read from the header) are refused before decoding."),
+            Field("allow_outside", \.allowOutside, Codecs.bool,
+                  "Let cells name files outside the data file's folder (absolute paths, `..`)."),
+            Field("train_transforms", \.trainTransforms, Codecs.list(Codecs.string(nonEmpty: true), minItems: 1),
+                  "Transforms of training images, in order: resize_shorter_side, resize, center_crop, random_resize_crop, random_horizontal_flip, color_jitter, trivial_augment."),
+            Field("val_transforms", \.valTransforms, Codecs.list(Codecs.string(nonEmpty: true), minItems: 1),
+                  "Transforms of validation, test and prediction images (deterministic ones only)."),
+            Field("max_images_per_cell", \.maxImagesPerCell, Codecs.int(1...64),
+                  "At most this many `;`-separated images of a cell are read; their features are averaged."),
         ]
     }
 }
@@ -202,6 +224,9 @@ extension BackbonesSpec: SpecSection {
             Field("text", \.text, Codecs.optional(Sections.codec(TextBackboneSpec.self)),
                   "The pretrained encoder of text columns (a Hugging Face checkpoint folder), or null.",
                   example: "text: {checkpoint: ../models/all-MiniLM-L6-v2, trainable: frozen}"),
+            Field("image", \.image, Codecs.optional(Sections.codec(ImageBackboneSpec.self)),
+                  "The pretrained encoder of image columns (a CNN or ViT checkpoint), or null.",
+                  example: "image: {checkpoint: ../models/mobilenet_v2, architecture: mobilenet_v2, trainable: frozen}"),
         ]
     }
 
@@ -299,6 +324,57 @@ extension TextBackboneSpec: SpecSection {
             case .topLayers(let n): return top.encode(TopLayersSpec(topLayers: n))
             }
         })
+    }
+}
+
+extension ImageBackboneSpec: SpecSection {
+    static let title = "image backbone"
+    static let summary = "A pretrained image encoder: ResNet, MobileNetV2, EfficientNet-Lite, ViT or ConvNeXt."
+    static var fields: [Field<ImageBackboneSpec>] {
+        [
+            Field("checkpoint", \.checkpoint, Codecs.string(nonEmpty: true),
+                  "A Hugging Face or timm folder, a folder holding one weights file, or the weights file itself (.safetensors, .bin, .pth), relative to the declaring file.",
+                  required: true, example: "checkpoint: ../models/mobilenet_v2"),
+            Field("architecture", \.architecture, Codecs.optional(Codecs.string(nonEmpty: true)),
+                  "The architecture (resnet18, mobilenet_v2, efficientnet_lite0, vit_base_patch16_224, convnext_tiny, …) when the files do not name it; null: from config.json or the weight names."),
+            Field("size", \.size, Codecs.int(16...1024), "Side in pixels of the square images the backbone reads."),
+            Field("trainable", \.trainable, trainableCodec,
+                  "full: fine-tune every weight, with train-time augmentation; frozen: cache pooled features, train the head only; {top_blocks: N}: fine-tune the top N blocks."),
+        ]
+    }
+
+    static var trainableCodec: Codec<ImageTrainable> {
+        let word = Codecs.words(["full", "frozen"], what: "trainable")
+        let top = Sections.codec(TopBlocksSpec.self)
+        return Codec(schema: {
+            .object([("oneOf", .list([word.schema(), top.schema()]))])
+        }, decode: { node, p, ctx in
+            if case .scalar = node.kind, !node.isNull {
+                return word.decode(node, p, ctx).map { $0 == "frozen" ? ImageTrainable.frozen : .full }
+            }
+            if node.mapEntries == nil {
+                ctx.fail(node.origin, p, "\(p) expects full, frozen or a mapping {top_blocks: N}, found \(node.shown)")
+                return nil
+            }
+            return top.decode(node, p, ctx).map { ImageTrainable.topBlocks($0.topBlocks) }
+        }, encode: { v in
+            switch v {
+            case .full: return .string("full")
+            case .frozen: return .string("frozen")
+            case .topBlocks(let n): return top.encode(TopBlocksSpec(topBlocks: n))
+            }
+        })
+    }
+}
+
+/// `backbones.image.trainable` as `{top_blocks: N}`.
+struct TopBlocksSpec: SpecSection {
+    var topBlocks = 1
+    static let title = "top blocks"
+    static let summary = "Fine-tune only the top N blocks of the image backbone."
+    static var fields: [Field<TopBlocksSpec>] {
+        [Field("top_blocks", \.topBlocks, Codecs.int(min: 1), "How many of the backbone's top blocks train (≥ 1).",
+               required: true, example: "top_blocks: 2")]
     }
 }
 

@@ -12,8 +12,10 @@ import Training
 ///    - `identifier` → ignore: integers, all distinct, n ≥ `identifierMinimumRows`, and either a
 ///      run of consecutive integers (any order) or strictly increasing/decreasing in file order;
 ///    - `all-numeric` → numeric otherwise.
-/// 4. `image-paths` → image: at least `imageFractionThreshold` of the values end in
-///    `.png .jpg .jpeg .bmp .gif .webp` (any case).
+/// 4. `image-paths` → image: at least `imageFractionThreshold` of the values are image
+///    references (`ImageCell.looksLikeImage`: paths ending in a PNG/JPEG extension, several
+///    joined by `;`, data URIs, or base64 of PNG/JPEG bytes); with `ImageSampling`, a few are
+///    decoded and the result joins the evidence.
 /// 5. `long-strings` → text: mean words ≥ `textMinimumMeanWords` or mean characters ≥
 ///    `textMinimumMeanLength`, with unique ratio ≥ `textMinimumUniqueRatio`.
 /// 6. `identifier` → ignore: all values distinct, none containing whitespace,
@@ -25,7 +27,7 @@ import Training
 /// An override from the pipeline wins (rule `override`); the label column is not a feature and
 /// is reported with the modality its problem type implies (rule `label`).
 public enum ColumnDetector {
-    /// Fraction of values with an image extension for a column to be image paths.
+    /// Fraction of values that are image references for a column to be an image column.
     public static let imageFractionThreshold = 0.9
     /// Mean words per value from which strings count as text.
     public static let textMinimumMeanWords = 3.0
@@ -53,8 +55,10 @@ public enum ColumnDetector {
     ///   - problemType: a problem type forced by the pipeline, validated against the label.
     /// - Throws: `TableError` for an unknown override or label column, a `numeric` override on a
     ///   column with non-numbers, an override on the label, or an unusable label.
+    ///   - images: where image cells resolve; with it, every image column's evidence says how
+    ///     many of a few sampled cells decode, their sizes and formats.
     public static func infer(table: Table, label: String?, overrides: [String: ColumnModality] = [:],
-                             problemType: ProblemType? = nil) throws -> ColumnSchema {
+                             problemType: ProblemType? = nil, images: ImageSampling? = nil) throws -> ColumnSchema {
         for name in overrides.keys.sorted(by: CellText.scalarLess) {
             _ = try table.requireColumn(named: name, role: "override")
             if name == label { throw TableError.overrideOnLabel(column: name) }
@@ -87,6 +91,16 @@ public enum ColumnDetector {
                 name: name, modality: forced, rule: "override", evidence: detected.evidence,
                 reason: "set to \(forced.rawValue) in the pipeline (detection said \(detected.modality.rawValue) by rule \(detected.rule))"))
         }
+        if let images {
+            for i in inferences.indices where inferences[i].modality == .image && !inferences[i].isLabel {
+                guard let cells = table.column(named: inferences[i].name) else { continue }
+                let probe = images.evidence(cells)
+                inferences[i].evidence += probe.evidence
+                if probe.sampled > 0, probe.readable == 0 {
+                    inferences[i].reason += "; none of \(probe.sampled) sampled images could be read"
+                }
+            }
+        }
         return ColumnSchema(source: table.source, rowCount: table.rowCount, columns: inferences, label: label, problem: problem)
     }
 
@@ -111,7 +125,7 @@ public enum ColumnDetector {
         }
         if s.imageFraction >= imageFractionThreshold {
             return result(.image, "image-paths",
-                          "\(percent(s.imageFraction)) of the values end in an image extension (threshold \(percent(imageFractionThreshold)))")
+                          "\(percent(s.imageFraction)) of the values are image paths or encoded images (threshold \(percent(imageFractionThreshold)))")
         }
         let long = s.meanWords >= textMinimumMeanWords || s.meanLength >= textMinimumMeanLength
         if long, s.uniqueRatio >= textMinimumUniqueRatio {

@@ -1,3 +1,5 @@
+import Images
+
 /// The figures modality detection looks at, gathered in one pass over a column's cells.
 struct ColumnStatistics {
     /// Rows in the column.
@@ -12,7 +14,7 @@ struct ColumnStatistics {
     let numbers: [Double]?
     /// How many values parse as finite numbers.
     let numericCount: Int
-    /// How many values end with an image file extension.
+    /// How many values are image references (paths, data URIs, base64).
     let imagePathCount: Int
     /// Mean whitespace-separated words per value.
     let meanWords: Double
@@ -20,9 +22,6 @@ struct ColumnStatistics {
     let meanLength: Double
     /// Whether any value contains whitespace.
     let anyWhitespace: Bool
-
-    /// Image file extensions, lowercase, with the dot.
-    static let imageExtensions = [".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"]
 
     init(_ cells: [String?]) {
         rowCount = cells.count
@@ -42,8 +41,7 @@ struct ColumnStatistics {
         var whitespace = false
         for value in values {
             if let number = CellText.number(value) { numbers.append(number); numericCount += 1 }
-            let lower = value.lowercased()
-            if Self.imageExtensions.contains(where: { lower.hasSuffix($0) }) { imageCount += 1 }
+            if ImageCell.looksLikeImage(value) { imageCount += 1 }
             words += CellText.wordCount(value)
             length += value.count
             if !whitespace, CellText.containsWhitespace(value) { whitespace = true }
@@ -71,7 +69,7 @@ struct ColumnStatistics {
             Evidence("numeric fraction", CellText.format(numericFraction)),
             Evidence("mean words", CellText.format(meanWords)),
             Evidence("mean chars", CellText.format(meanLength)),
-            Evidence("image-extension fraction", CellText.format(imageFraction)),
+            Evidence("image fraction", CellText.format(imageFraction)),
         ]
     }
 }

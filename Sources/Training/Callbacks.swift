@@ -126,10 +126,10 @@ public final class BestWeights: MonitoringCallback {
             restoredEpoch = nil
         case .epochEnd(let record):
             if try tracker.update(record) {
-                snapshot = trainer.parameters.map { $0.tensor.clone() }
+                snapshot = trainer.state.map { $0.tensor.clone() }
             }
         case .trainEnd:
-            try restore(into: trainer.parameters)
+            try restore(into: trainer.state)
         default:
             break
         }

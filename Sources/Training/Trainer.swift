@@ -90,6 +90,9 @@ public protocol TrainerContext: AnyObject {
     var totalSteps: Int { get }
     /// The model's parameters by name, in a fixed order.
     var parameters: [(name: String, tensor: Tensor)] { get }
+    /// Everything that makes up the model's weights: the parameters plus tensors that change
+    /// without a gradient, such as BatchNorm's running statistics. What `BestWeights` keeps.
+    var state: [(name: String, tensor: Tensor)] { get }
     /// The finished epochs of this fit.
     var history: History { get }
 }
@@ -155,6 +158,7 @@ public struct TrainingSummary: Codable, Sendable, Equatable {
 public final class Trainer: TrainerContext {
     public let options: TrainerOptions
     public let parameters: [(name: String, tensor: Tensor)]
+    public let state: [(name: String, tensor: Tensor)]
     public let optimizer: any Optimizer
     public let scheduler: Scheduler?
     public let callbacks: [any TrainerCallback]
@@ -165,9 +169,11 @@ public final class Trainer: TrainerContext {
     public private(set) var totalSteps = 0
     public private(set) var history = History()
 
-    /// Throws when the options are invalid or two parameters share a name.
-    public init(options: TrainerOptions, parameters: [(name: String, tensor: Tensor)], optimizer: any Optimizer,
-                scheduler: Scheduler? = nil, callbacks: [any TrainerCallback] = []) throws {
+    /// Throws when the options are invalid or two parameters share a name. `buffers` are the
+    /// model's tensors that change in training without a gradient (BatchNorm running statistics):
+    /// kept and restored with the parameters by `BestWeights`.
+    public init(options: TrainerOptions, parameters: [(name: String, tensor: Tensor)], buffers: [(name: String, tensor: Tensor)] = [],
+                optimizer: any Optimizer, scheduler: Scheduler? = nil, callbacks: [any TrainerCallback] = []) throws {
         try options.validate()
         var seen = Set<String>()
         for p in parameters where !seen.insert(p.name).inserted {
@@ -175,6 +181,7 @@ public final class Trainer: TrainerContext {
         }
         self.options = options
         self.parameters = parameters
+        self.state = parameters + buffers
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.callbacks = callbacks

@@ -25,8 +25,11 @@ extension Runpipe {
 
         func run() throws {
             try reportingErrors {
-                let table = try TableReader(format: format).read(URL(fileURLWithPath: data), displayPath: data)
-                let schema = try ColumnDetector.infer(table: table, label: label)
+                let url = URL(fileURLWithPath: data)
+                let table = try TableReader(format: format).read(url, displayPath: data)
+                // Image columns: a few cells are decoded, relative to the file's folder.
+                let schema = try ColumnDetector.infer(table: table, label: label,
+                                                      images: ImageSampling(baseFolder: url.deletingLastPathComponent()))
                 if json {
                     let e = JSONEncoder()
                     e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

@@ -128,3 +128,25 @@ final class Collected: @unchecked Sendable {
     func append(_ item: CacheDiagnostic) { lock.lock(); storage.append(item); lock.unlock() }
     var items: [CacheDiagnostic] { lock.lock(); defer { lock.unlock() }; return storage }
 }
+
+final class DeferredStatCacheTests: XCTestCase {
+    func testDeferredSavesWriteOnceAtTheEndAndAreReadBack() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let statCache = dir.appendingPathComponent("stat.json")
+        var files: [URL] = []
+        for i in 0..<20 {
+            let f = dir.appendingPathComponent("img\(i).png")
+            try Data("image \(i)".utf8).write(to: f)
+            try backdate(f, secondsAgo: 100)
+            files.append(f)
+        }
+        let hasher = FileHasher(statCacheURL: statCache)
+        try hasher.deferringSaves {
+            for f in files { _ = try hasher.hash(of: f) }
+            XCTAssertFalse(FileManager.default.fileExists(atPath: statCache.path), "nothing is written inside the block")
+        }
+        let again = FileHasher(statCacheURL: statCache)
+        for (i, f) in files.enumerated() { XCTAssertEqual(try again.hash(of: f), ContentHash.sha256("image \(i)")) }
+        XCTAssertEqual(again.hashesComputed, 0)
+    }
+}

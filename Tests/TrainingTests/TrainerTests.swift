@@ -71,6 +71,7 @@ final class FakeContext: TrainerContext {
     var stepsPerEpoch = 10
     var totalSteps = 200
     var parameters: [(name: String, tensor: Tensor)] = []
+    var state: [(name: String, tensor: Tensor)] { parameters }
     var history = History()
 }
 
@@ -195,6 +196,29 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(best.restoredEpoch, 2)
         XCTAssertNotEqual(rec.weightsByEpoch[2], rec.weightsByEpoch[4])
         XCTAssertEqual(task.weights.map { $0.map(\.bitPattern) }, rec.weightsByEpoch[2]?.map { $0.map(\.bitPattern) })
+    }
+
+    func testBestWeightsRestoresBuffersToo() throws {
+        // A stand-in for BatchNorm's running mean: changed by every step without a gradient.
+        let task = try TinyTask(seed: 4)
+        let running = try Tensor([0], shape: [1])
+        let opt = try SGD(parameters: task.model.parameters, lr: 0.1, momentum: 0.9)
+        let best = try BestWeights(monitor: "val.loss", mode: .min)
+        var seen: [Int: Float] = [:]
+        var epoch = 0
+        let trainer = try Trainer(options: TrainerOptions(epochs: 3, batchSize: 5, seed: 2), parameters: task.named,
+                                  buffers: [(name: "bn.running_mean", tensor: running)], optimizer: opt, callbacks: [best])
+        _ = try trainer.fit(sampleCount: 10, step: { batch in
+            running.data[0] += 1
+            return try task.loss(batch)
+        }, validate: {
+            epoch += 1
+            seen[epoch] = running.data[0]
+            return ["val.loss": [0.5, 0.2, 0.4][epoch - 1]]
+        })
+        XCTAssertEqual(best.restoredEpoch, 2)
+        XCTAssertEqual(running.data[0], seen[2])
+        XCTAssertNotEqual(seen[2], seen[3])
     }
 
     // MARK: - Errors

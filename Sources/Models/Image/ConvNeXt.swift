@@ -580,8 +580,7 @@ extension ConvNeXtConfiguration {
         let pool = a?.globalPool ?? hub.globalPool ?? "avg"
         guard pool == "avg" else { throw fail("model_args.global_pool", "'\(pool)' is not supported (avg)") }
         if let s = hub.pretrainedConfig?.inputSize, s.count == 3 { c.inputSize = s[1] }
-        if let m = hub.pretrainedConfig?.mean { c.mean = m }
-        if let s = hub.pretrainedConfig?.std { c.std = s }
+        try hub.pretrainedConfig?.applyNormalisation(mean: &c.mean, std: &c.std, architecture: arch)
         return c
     }
 }

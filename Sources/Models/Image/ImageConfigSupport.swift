@@ -163,8 +163,21 @@ extension TimmPretrainedConfiguration {
             }
             inputSize = size[1]
         }
-        if let m = self.mean { mean = m }
-        if let s = self.std { std = s }
+        try applyNormalisation(mean: &mean, std: &std, architecture: architecture)
+    }
+
+    /// Overwrites mean and std with the configuration's when given: 3 (or 1) finite numbers,
+    /// std above 0 — anything else would normalise every image wrongly.
+    func applyNormalisation(mean: inout [Float], std: inout [Float], architecture: String) throws {
+        for (key, values) in [("mean", self.mean), ("std", self.std)] {
+            guard let values else { continue }
+            guard values.count == 3 || values.count == 1, values.allSatisfy({ $0.isFinite }), key == "mean" || values.allSatisfy({ $0 > 0 }) else {
+                throw ImageEncoderError.invalidConfiguration(architecture: architecture, key: "pretrained_cfg.\(key)",
+                                                             reason: "must be 3 (or 1) finite numbers\(key == "std" ? " above 0" : ""), got \(values)")
+            }
+        }
+        if let m = self.mean { mean = m.count == 1 ? Array(repeating: m[0], count: 3) : m }
+        if let s = self.std { std = s.count == 1 ? Array(repeating: s[0], count: 3) : s }
     }
 }
 

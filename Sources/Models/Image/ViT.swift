@@ -728,8 +728,7 @@ extension ViTConfiguration {
         c.dropout = a?.projectionDropRate ?? 0
         c.attentionDropout = a?.attentionDropRate ?? 0
         c.dropPath = a?.dropPathRate ?? 0
-        if let m = hub.pretrainedConfig?.mean { c.mean = m }
-        if let s = hub.pretrainedConfig?.std { c.std = s }
+        try hub.pretrainedConfig?.applyNormalisation(mean: &c.mean, std: &c.std, architecture: arch)
         return c
     }
 }

@@ -24,6 +24,8 @@ public struct CompiledPipeline: Sendable {
     public let threads: Int
     /// The text backbone's checkpoint, resolved and hashed; nil without one.
     let text: TextCheckpoint?
+    /// The image backbone's checkpoint and reading settings; nil without one.
+    let image: (checkpoint: ImageCheckpoint, reading: ImageReading, mode: ImageTrainMode)?
     /// The stages a `train` run needs, in graph order.
     public var targets: [String] {
         graph.nodes.filter { [.train, .evaluate, .predict].contains($0.kind) }.map(\.id)
@@ -39,6 +41,7 @@ public enum Compiler {
 
     public static func compile(_ spec: PipelineSpec, hasher: FileHasher, threads: Int) throws -> CompiledPipeline {
         var graph = StageGraph()
+        var augmentationNote: String?
         var sources: [String: DataSource] = [:]
 
         func source(_ role: String, _ path: String, key: String) throws -> DataSource {
@@ -71,6 +74,12 @@ public enum Compiler {
 
         let text = try spec.backbones.text.map { try TextCheckpoint.resolve($0, spec: spec, hasher: hasher) }
         let textMode = spec.backbones.text.map { TextTrainMode($0.trainable) }
+        var image: (checkpoint: ImageCheckpoint, reading: ImageReading, mode: ImageTrainMode)?
+        if let b = spec.backbones.image {
+            let reading = ImageReading(spec, backbone: b)
+            try reading.validate(spec)
+            image = (try ImageCheckpoint.resolve(b, spec: spec, hasher: hasher), reading, ImageTrainMode(b.trainable))
+        }
         let train = try source("train", spec.data.train, key: "data.train")
         try loadNode(train)
         var validationFile: DataSource?
@@ -132,6 +141,49 @@ public enum Compiler {
                           summary: "encode \(spec.data.test ?? "the test file")\(tokenNote)", components: encodeComponents("test"))
         }
 
+        // Image cells → pixels once per part (deterministic transforms only); a frozen backbone's
+        // features once per part on top.
+        var imageInputs: [String: String] = [:]
+        if let image {
+            let fixedTrain = try image.reading.trainingPipelines()
+            let evaluation = image.reading.valTransforms
+            let random = image.mode == .frozen ? [] : Array(image.reading.trainTransforms.dropFirst(fixedTrain.fixed.steps.count))
+            let encodeInputs = ["train": ["load.train", "split", "fit"], "validation": [validationLoad, "split", "fit"], "test": ["load.test", "fit"]]
+            for part in ["train", "validation"] + (test == nil ? [] : ["test"]) {
+                let names = part == "train" && image.mode != .frozen
+                    ? Array(image.reading.trainTransforms.prefix(fixedTrain.fixed.steps.count)) : evaluation
+                let role = part == "validation" && validationFile == nil ? "train" : part
+                guard let source = sources[role] else { throw PipelineError.internalInconsistency("no \(role) source for pixels.\(part)") }
+                let folderDigest = try located(source.location) {
+                    try ImageFolderDigest.digest(folder: source.url.deletingLastPathComponent(), hasher: hasher)
+                }
+                try graph.add(.pixels, part: part, inputs: encodeInputs[part] ?? [],
+                              summary: "decode the \(part) rows' images and apply \(names.isEmpty ? "no transform" : names.joined(separator: ", ")) (size \(image.reading.size))",
+                              components: .object([
+                                  "part": .string(part),
+                                  "transforms": .array(names.map { .string($0) }),
+                                  "size": .int(Int64(image.reading.size)),
+                                  "missing": .string(image.reading.missing.rawValue),
+                                  "max_pixels": .int(Int64(image.reading.maxPixels)),
+                                  "allow_outside": .bool(image.reading.allowOutside),
+                                  "max_images_per_cell": .int(Int64(image.reading.maxImagesPerCell)),
+                                  "image_files_sha256": .string(folderDigest),
+                              ]))
+                imageInputs[part] = "pixels.\(part)"
+                if image.mode == .frozen {
+                    try graph.add(.embedImage, part: part, inputs: ["pixels.\(part)"],
+                                  summary: "compute pooled features of the frozen image backbone for the \(part) rows",
+                                  components: .object([
+                                      "weights_sha256": .string(image.checkpoint.weightsHash),
+                                      "architecture": image.checkpoint.architecture.map { .string($0) } ?? .null,
+                                      "threads": .int(Int64(threads)),
+                                  ]))
+                    imageInputs[part] = "embed_image.\(part)"
+                }
+            }
+            if !random.isEmpty { augmentationNote = "\(random.joined(separator: ", ")) run\(random.count == 1 ? "s" : "") on every training step and \(random.count == 1 ? "is" : "are") never cached (random augmentation)" }
+        }
+
         // The encoder's layers that do not train run once per part; their output is cached.
         var embedded: [String: String] = [:]
         if let text, let mode = textMode, mode != .full {
@@ -153,7 +205,8 @@ public enum Compiler {
             }
         }
         func withEmbedding(_ inputs: [String], _ part: String) -> [String] {
-            embedded[part].map { inputs + [$0] } ?? inputs
+            let text = embedded[part].map { inputs + [$0] } ?? inputs
+            return imageInputs[part].map { text + [$0] } ?? text
         }
 
         var trainComponents: [String: JSONValue] = [
@@ -174,8 +227,14 @@ public enum Compiler {
                 "max_length": .int(Int64(text.maxLength)),
             ])
         }
+        if let image {
+            trainComponents["image_checkpoint"] = .object([
+                "weights_sha256": .string(image.checkpoint.weightsHash),
+                "train_transforms": .array(image.reading.trainTransforms.map { .string($0) }),
+            ])
+        }
         try graph.add(.train, inputs: withEmbedding(withEmbedding(["encode.train", "encode.validation", "fit"], "train"), "validation"),
-                      summary: trainSummary(spec, text: text), components: .object(trainComponents))
+                      summary: trainSummary(spec, text: text), components: .object(trainComponents), note: augmentationNote)
 
         try graph.add(.evaluate, part: "validation", inputs: withEmbedding(["train", "encode.validation", "fit"], "validation"),
                       summary: "score the model on the validation rows", components: .object([:]))
@@ -185,7 +244,7 @@ public enum Compiler {
             try graph.add(.predict, part: "test", inputs: withEmbedding(["train", "load.test", "encode.test", "fit"], "test"),
                           summary: "predict the test file's rows", components: .object([:]))
         }
-        return CompiledPipeline(spec: spec, graph: graph, sources: sources, threads: threads, text: text)
+        return CompiledPipeline(spec: spec, graph: graph, sources: sources, threads: threads, text: text, image: image)
     }
 
     private static func trainSummary(_ spec: PipelineSpec, text: TextCheckpoint?) -> String {
@@ -196,6 +255,9 @@ public enum Compiler {
         }
         if let text, let t = spec.backbones.text {
             backbone += " + \(text.modelType) text encoder (\(TextTrainMode(t.trainable).summary))"
+        }
+        if let i = spec.backbones.image {
+            backbone += " + \(i.architecture ?? "image") backbone (\(ImageTrainMode(i.trainable).summary))"
         }
         let t = spec.trainer
         return "train \(backbone), \(t.optimizer.kind.rawValue) lr \(t.optimizer.lr), \(t.epochs) epochs × batch \(t.batchSize)"
@@ -220,7 +282,7 @@ extension TextTrainMode {
 /// Detection-rule version: bump when `Tables` changes how columns are classified, so cached
 /// column schemas stop matching.
 enum ColumnRules {
-    static let version = 1
+    static let version = 2
 }
 
 func formatBytes(_ n: Int64) -> String {

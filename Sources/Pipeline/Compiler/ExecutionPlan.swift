@@ -80,6 +80,7 @@ public struct ExecutionPlan {
                 out.append("  run     \(l.node.id)\(pad)  \(l.node.summary)")
                 for r in reasons { out.append("          \(String(repeating: " ", count: width))  because \(r)") }
             }
+            if let note = l.node.note { out.append("          \(String(repeating: " ", count: width))  note: \(note)") }
         }
         let n = toRun.count
         out.append(n == 0 ? "everything is cached: a train run only writes the run folder"

@@ -17,6 +17,10 @@ public enum StageKind: String, Codable, Sendable, CaseIterable {
     /// Run the text encoder's layers that do not train over one part's rows, once: pooled
     /// features (frozen encoder) or the hidden states entering the top trainable layers.
     case embed
+    /// Decode one part's image cells and apply the deterministic transforms.
+    case pixels
+    /// Run a frozen image backbone over one part's pixels, once: pooled features.
+    case embedImage = "embed_image"
     /// Train the model; keeps weights and history.
     case train
     /// Score the trained model on one part.
@@ -27,8 +31,9 @@ public enum StageKind: String, Codable, Sendable, CaseIterable {
     /// Bumped when a stage's code changes what it produces, so old cache entries stop matching.
     var codeVersion: Int {
         switch self {
-        case .load, .inferColumns, .split, .evaluate, .predict, .embed: return 1
-        case .fitProcessors, .encode, .train: return 2
+        case .load, .inferColumns, .split, .evaluate, .predict, .embed, .pixels, .embedImage: return 1
+        case .encode, .train: return 2
+        case .fitProcessors: return 3
         }
     }
 }
@@ -52,6 +57,9 @@ public struct StageNode: Sendable {
 
     /// The full description hashed into `key` (kept so `plan` can say what changed).
     public let keyMaterial: JSONValue
+    /// Something `plan` should say about the stage beyond its status (e.g. work inside it that
+    /// is never cached).
+    public var note: String? = nil
 }
 
 /// A typed DAG of stages in topological order (every node after its inputs).
@@ -65,7 +73,7 @@ public struct StageGraph: Sendable {
     /// Inputs must already be in the graph (so the order stays topological).
     @discardableResult
     mutating func add(_ kind: StageKind, part: String? = nil, inputs: [String], summary: String,
-                      components: JSONValue, stored: Bool = true) throws -> StageNode {
+                      components: JSONValue, stored: Bool = true, note: String? = nil) throws -> StageNode {
         let id = part.map { "\(kind.rawValue).\($0)" } ?? kind.rawValue
         var inputKeys: [JSONValue] = []
         for input in inputs {
@@ -79,7 +87,7 @@ public struct StageGraph: Sendable {
             "inputs": .array(inputKeys),
         ])
         let node = StageNode(id: id, kind: kind, inputs: inputs, summary: summary, components: components,
-                             key: try material.digest(), stored: stored, keyMaterial: material)
+                             key: try material.digest(), stored: stored, keyMaterial: material, note: note)
         index[id] = nodes.count
         nodes.append(node)
         return node

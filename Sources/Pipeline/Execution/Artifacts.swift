@@ -49,13 +49,16 @@ struct FittedProcessors: Codable {
     var categorical: [CategoricalColumn]
     /// Text columns, in table order (read by the text backbone's tokenizer; nothing to fit).
     var text: [String]
+    /// Image columns, in table order (read by the image backbone; nothing to fit). Optional so
+    /// runs written before images were read still load.
+    var image: [String]?
     /// Columns the model does not read, with the reason (ignored by detection or override).
     var ignored: [String: String]
     /// Every column of the training file, to check test and prediction files against.
     var trainColumns: [String]
 
     enum CodingKeys: String, CodingKey {
-        case label, problem, numeric, categorical, text, ignored
+        case label, problem, numeric, categorical, text, image, ignored
         case labelProcessor = "label_processor"
         case trainColumns = "train_columns"
     }
@@ -85,12 +88,23 @@ struct EncodedPart {
     /// What the `embed.*` stage computed for each text input (pooled features or hidden states);
     /// attached by the executor, not stored with the encoded part.
     var textFeatures: [Tensor] = []
+    /// The part's image pixels (the `pixels.*` stage), attached by the executor.
+    var pixels: PixelSet? = nil
+    /// Pooled features of a frozen image backbone (the `embed_image.*` stage), attached by the executor.
+    var imageFeatures: Tensor? = nil
 
     var count: Int { rows.count }
 
+    /// Positions that train and score: all but the rows `missing: skip_row` left out.
+    var usablePositions: [Int] {
+        guard let skipped = pixels?.skipped, !skipped.isEmpty else { return Array(0..<count) }
+        let left = Set(skipped)
+        return (0..<count).filter { !left.contains($0) }
+    }
+
     /// The network inputs of the rows at `positions` (positions into this part, not table rows).
     /// Text inputs take the form `mode` reads: token ids, cached hidden states, or pooled features.
-    func batch(_ positions: [Int], text mode: TextTrainMode?) throws -> NetworkBatch {
+    func batch(_ positions: [Int], text mode: TextTrainMode?, image: ImageBatchSource? = nil) throws -> NetworkBatch {
         let numericBatch = try numeric.map { try indexSelect($0, axis: 0, indices: positions) }
         var cats: [Int32] = []
         if categoricalCount > 0 {
@@ -117,7 +131,17 @@ struct EncodedPart {
                 }
             }
         }
-        return NetworkBatch(numeric: numericBatch, categorical: cats, text: inputs)
+        var images: [ImageInput] = []
+        if let image {
+            if image.mode == .frozen, let imageFeatures {
+                images.append(.pooled(try indexSelect(imageFeatures, axis: 0, indices: positions)))
+            } else if let pixels {
+                for (c, column) in pixels.columns.enumerated() {
+                    images.append(try image.input(column, columnIndex: c, positions: positions, rowIds: rows))
+                }
+            }
+        }
+        return NetworkBatch(numeric: numericBatch, categorical: cats, text: inputs, images: images)
     }
 
     func save(to url: URL) throws {

@@ -1,4 +1,5 @@
 import Foundation
+import Images
 import Spec
 import Tables
 import TensorEngine
@@ -10,6 +11,8 @@ import Training
 /// `infer`: modality of every column (detection, or the file's overrides) and the problem type.
 struct ColumnInferenceStage {
     let spec: PipelineSpec
+    /// The training file's folder: where image cells' relative paths resolve.
+    var dataFolder: URL? = nil
 
     func run(_ table: Table) throws -> ColumnsArtifact {
         var overrides: [String: ColumnModality] = [:]
@@ -19,8 +22,11 @@ struct ColumnInferenceStage {
         let location = spec.sources["data.label"]
         let schema: ColumnSchema
         do {
+            let p = spec.processors.image
             schema = try ColumnDetector.infer(table: table, label: spec.data.label, overrides: overrides,
-                                              problemType: spec.problem.fixed)
+                                              problemType: spec.problem.fixed,
+                                              images: dataFolder.map { ImageSampling(baseFolder: $0, allowOutside: p.allowOutside,
+                                                                                      limits: ImageDecodeLimits(maxPixels: p.maxPixels)) })
         } catch let e as TableError {
             // Point at the pipeline key the problem is about where there is one.
             let at: SourceLocation?
@@ -33,11 +39,18 @@ struct ColumnInferenceStage {
         guard let problem = schema.problem else {
             throw PipelineError.internalInconsistency("column inference returned no problem type for label \(spec.data.label)")
         }
-        for f in schema.features where f.modality == .image {
+        let imageColumns = schema.features.filter { $0.modality == .image }
+        if spec.backbones.image == nil, let f = imageColumns.first {
             throw PipelineError(
-                "column '\(f.name)' holds images (\(f.reason)), and this version of runpipe does not read images yet",
-                at: spec.sources["data.columns.\(f.name)"] ?? spec.sources["data.train"],
-                hint: "add `\(f.name): ignore` under data.columns")
+                "column '\(f.name)' holds images (\(f.reason)), and the pipeline has no image backbone to read it",
+                at: spec.sources["data.columns.\(f.name)"] ?? spec.sources["backbones"] ?? spec.sources["data.train"],
+                hint: "add `backbones: {image: {checkpoint: ../models/mobilenet_v2, architecture: mobilenet_v2}}` (scripts/fetch-models fetches it), or `\(f.name): ignore` under data.columns")
+        }
+        if spec.backbones.image != nil, imageColumns.isEmpty {
+            throw PipelineError(
+                "backbones.image is set, but no column of \(spec.data.train) holds images",
+                at: spec.sources["backbones.image"],
+                hint: "declare the image columns under data.columns (`photo: image`), or remove backbones.image; `runpipe inspect` shows how each column was classified")
         }
         let textColumns = schema.features.filter { $0.modality == .text }
         if spec.backbones.text == nil, let f = textColumns.first {
@@ -112,6 +125,7 @@ struct ProcessorFitting {
         var numeric: [FittedProcessors.NumericColumn] = []
         var categorical: [FittedProcessors.CategoricalColumn] = []
         var text: [String] = []
+        var image: [String] = []
         var ignored: [String: String] = [:]
         for f in columns.schema.features {
             let cells = try train.requireColumn(named: f.name)
@@ -128,7 +142,9 @@ struct ProcessorFitting {
                 categorical.append(.init(name: f.name, processor: proc))
             case .text:
                 text.append(f.name)
-            case .ignore, .image:
+            case .image:
+                image.append(f.name)
+            case .ignore:
                 ignored[f.name] = f.reason
             }
         }
@@ -136,7 +152,7 @@ struct ProcessorFitting {
         let labelProcessor = try LabelProcessor.fit(labelCells, problem: columns.problem.problem, column: spec.data.label,
                                                     source: train.source, lineNumbers: train.lineNumbers)
         return FittedProcessors(label: spec.data.label, problem: columns.problem.problem, labelProcessor: labelProcessor,
-                                numeric: numeric, categorical: categorical, text: text, ignored: ignored,
+                                numeric: numeric, categorical: categorical, text: text, image: image, ignored: ignored,
                                 trainColumns: table.columnNames)
     }
 }

@@ -29,6 +29,10 @@ public final class Executor {
     private var tokenizer: TextTokenizer?
     /// The pretrained encoder the `embed` stages share (they never change its weights).
     private var embeddingEncoder: (any TextEncoder)?
+    private var pixelSets: [String: PixelSet] = [:]
+    private var imageEmbedded: [String: (features: Tensor, skipped: [Int])] = [:]
+    /// The pretrained image backbone the `embed_image` stages share.
+    private var imageEmbeddingEncoder: PretrainedImage?
     private var trained: TrainedModel?
     private var metrics: [String: [String: Double]] = [:]
     private var predictionFiles: [String: URL] = [:]
@@ -118,7 +122,8 @@ public final class Executor {
         if let columns { return columns }
         let e = try entry("infer") { dir in
             let table = try self.table("train")
-            let artifact = try ColumnInferenceStage(spec: self.spec).run(table)
+            let folder = self.compiled.sources["train"]?.url.deletingLastPathComponent()
+            let artifact = try ColumnInferenceStage(spec: self.spec, dataFolder: folder).run(table)
             try writeJSON(artifact, to: dir.appendingPathComponent(ColumnsArtifact.file))
         }
         let a = try readJSON(ColumnsArtifact.self, from: e.file(named: ColumnsArtifact.file))
@@ -251,10 +256,94 @@ public final class Executor {
         return features
     }
 
-    /// An encoded part with its cached text features attached: what the network reads.
+    // MARK: - images
+
+    /// The rows of `part` in its source table, and that table.
+    private func partRows(_ part: String) throws -> (Table, [Int]) {
+        switch part {
+        case "train": return (try table("train"), try splitArtifact().train)
+        case "validation":
+            if compiled.sources["validation"] != nil {
+                let t = try table("validation")
+                return (t, Array(0..<t.rowCount))
+            }
+            return (try table("train"), try splitArtifact().validation)
+        default:
+            let t = try table(part)
+            return (t, Array(0..<t.rowCount))
+        }
+    }
+
+    /// `pixels.<part>`: the part's image cells decoded and through the deterministic transforms.
+    func pixelSet(_ part: String) throws -> PixelSet? {
+        if let p = pixelSets[part] { return p }
+        guard compiled.graph.node("pixels.\(part)") != nil, let image = compiled.image else { return nil }
+        let e = try entry("pixels.\(part)") { dir in
+            let p = try self.fittedProcessors()
+            let (table, rows) = try self.partRows(part)
+            let role = part == "validation" && self.compiled.sources["validation"] == nil ? "train" : part
+            guard let source = self.compiled.sources[role] else { throw PipelineError.internalInconsistency("no \(role) source") }
+            let transforms = part == "train" && image.mode != .frozen
+                ? try image.reading.trainingPipelines().fixed : try image.reading.evaluationPipeline()
+            let start = Date()
+            let reader = ImagePixelReader(reading: image.reading, transforms: transforms,
+                                          baseFolder: source.url.deletingLastPathComponent(),
+                                          location: self.spec.sources["processors.image.missing"] ?? source.location)
+            let set = try reader.read(table, rows: rows, columns: p.image ?? [])
+            self.log(set.report.line(part: part, skipped: set.skipped.count)
+                     + String(format: " (%.1f s)", Date().timeIntervalSince(start)))
+            try set.save(to: dir.appendingPathComponent(PixelSet.file))
+        }
+        let set = try PixelSet.load(from: e.file(named: PixelSet.file))
+        pixelSets[part] = set
+        return set
+    }
+
+    /// The pretrained image backbone with the checkpoint's weights (a fresh copy on every call).
+    func pretrainedImageEncoder() throws -> PretrainedImage {
+        guard let image = compiled.image else { throw PipelineError.internalInconsistency("no image checkpoint") }
+        return try located(spec.sources["backbones.image.checkpoint"]) { try PretrainedImage.load(image.checkpoint, seed: spec.seed) }
+    }
+
+    /// `embed_image.<part>`: pooled features of the frozen backbone, with the rows left out.
+    func imageFeatures(_ part: String) throws -> (features: Tensor, skipped: [Int])? {
+        if let f = imageEmbedded[part] { return f }
+        guard compiled.graph.node("embed_image.\(part)") != nil, let image = compiled.image else { return nil }
+        let e = try entry("embed_image.\(part)") { dir in
+            guard let pixels = try self.pixelSet(part) else { throw PipelineError.internalInconsistency("no pixels for \(part)") }
+            let pretrained = try self.imageEmbeddingEncoder ?? self.pretrainedImageEncoder()
+            self.imageEmbeddingEncoder = pretrained
+            let shape = pretrained.encoder.shape
+            let extractor = ImageFeatureExtractor(encoder: pretrained.encoder,
+                                                  batcher: ImageBatcher(size: image.reading.size, mean: shape.mean, std: shape.std))
+            let rows = pixels.columns.first?.counts.count ?? 0
+            let start = Date()
+            let features = try extractor.run(pixels, rows: rows)
+            let seconds = Date().timeIntervalSince(start)
+            self.log(String(format: "  images: %@: features of %d row%@ in %.1f s (%.0f rows/s)", part, rows, rows == 1 ? "" : "s",
+                            seconds, Double(rows) / max(seconds, 1e-9)))
+            try SafetensorsWriter.write([("features", features), ("skipped", try Tensor(pixels.skipped.map { Float($0) }, shape: [pixels.skipped.count]))],
+                                        metadata: ["format": "runpipe-image-features-1"],
+                                        to: dir.appendingPathComponent("features.safetensors"))
+        }
+        let file = try SafetensorsFile(url: e.file(named: "features.safetensors"))
+        let result = (try file.tensor(named: "features"), try file.tensor(named: "skipped").toArray().map { Int($0) })
+        imageEmbedded[part] = result
+        return result
+    }
+
+    /// An encoded part with its cached text and image inputs attached: what the network reads.
+    /// Rows `missing: skip_row` left out lose their target, so no metric counts them.
     func modelData(_ part: String) throws -> EncodedPart {
         var p = try encodedPart(part)
         p.textFeatures = try textFeatures(part)
+        if let (features, skipped) = try imageFeatures(part) {
+            p.imageFeatures = features
+            p.pixels = PixelSet(columns: [], skipped: skipped, report: ImageReadReport())
+        } else if let pixels = try pixelSet(part) {
+            p.pixels = pixels
+        }
+        for i in p.pixels?.skipped ?? [] { p.targets[i] = .nan }
         return p
     }
 
@@ -267,7 +356,10 @@ public final class Executor {
             let trainPart = try self.modelData("train")
             let validationPart = try self.modelData("validation")
             let model = try TrainStage(spec: self.spec, processors: p, text: self.compiled.text,
-                                       encoder: { try self.pretrainedEncoder() }, log: self.log, progress: self.progress)
+                                       encoder: { try self.pretrainedEncoder() },
+                                       image: self.compiled.image,
+                                       imageEncoder: { try self.imageEmbeddingEncoder ?? self.pretrainedImageEncoder() },
+                                       log: self.log, progress: self.progress)
                 .run(train: trainPart, validation: validationPart)
             try model.save(to: dir)
         }

@@ -26,11 +26,14 @@ enum Scoring {
             order.sort { (lengths[$0], $0) < (lengths[$1], $1) }
             size = min(batchSize, 64)
         }
+        // Pixels through a backbone: small batches bound the activation memory.
+        let imageSource = network.imageBatchSource
+        if let image = network.config.image, image.mode != .frozen || part.imageFeatures == nil { size = min(size, 32) }
         try withNoGrad {
             var start = 0
             while start < part.count {
                 let positions = Array(order[start..<min(part.count, start + size)])
-                let logits = try network.logits(try part.batch(positions, text: network.config.text?.mode))
+                let logits = try network.logits(try part.batch(positions, text: network.config.text?.mode, image: imageSource))
                 let withLabel = positions.indices.filter { !part.targets[positions[$0]].isNaN }
                 if !withLabel.isEmpty {
                     let rows = try indexSelect(logits, axis: 0, indices: withLabel)

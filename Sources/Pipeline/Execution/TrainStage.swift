@@ -15,6 +15,10 @@ struct TrainStage {
     let text: TextCheckpoint?
     /// Loads the pretrained text encoder (called only when some of it trains).
     let encoder: () throws -> any TextEncoder
+    /// The image backbone's checkpoint and settings when the pipeline has image columns.
+    let image: (checkpoint: ImageCheckpoint, reading: ImageReading, mode: ImageTrainMode)?
+    /// Loads the pretrained image backbone.
+    let imageEncoder: () throws -> PretrainedImage
     let log: (String) -> Void
     /// Receives the trainer's progress text (a redrawn bar on a terminal, epoch lines otherwise).
     let progress: (String) -> Void
@@ -23,18 +27,29 @@ struct TrainStage {
         let start = Date()
         let problem = processors.problem
         let metric = try resolvedMetric(spec, problem: problem)
-        let config = try networkConfig()
+        var pretrainedImage: PretrainedImage?
+        if image != nil, !(processors.image ?? []).isEmpty { pretrainedImage = try imageEncoder() }
+        let config = try networkConfig(image: pretrainedImage)
         var encoder: (any TextEncoder)?
         if let t = config.text, t.mode != .frozen { encoder = try self.encoder() }
-        let network = try FusionNetwork(config, encoder: encoder)
+        let imageBackbone = config.image.flatMap { $0.mode == .frozen ? nil : pretrainedImage?.encoder }
+        let network = try FusionNetwork(config, encoder: encoder, imageEncoder: imageBackbone)
         try initialiseBackbone(network)
         let trainable = network.parameterCount(trainableOnly: true)
-        let frozenNote = config.text?.mode == .frozen ? " (the frozen text encoder is not in the network: its features are cached)" : ""
+        var frozenNote = config.text?.mode == .frozen ? " (the frozen text encoder is not in the network: its features are cached)" : ""
+        if config.image?.mode == .frozen { frozenNote += " (the frozen image backbone is not in the network: its features are cached)" }
         log("  parameters: \(formatCount(trainable)) trainable of \(formatCount(network.parameterCount()))\(frozenNote)")
 
         let t = spec.trainer
         let optimizer = try makeOptimizer(network)
-        let stepsPerEpoch = (train.count + t.batchSize - 1) / t.batchSize
+        // Rows `missing: skip_row` left out do not train.
+        let usable = train.usablePositions
+        guard !usable.isEmpty else {
+            throw PipelineError("every training row was left out for lack of a readable image (processors.image.missing: skip_row)",
+                                at: spec.sources["processors.image.missing"], hint: "check the image paths; `runpipe inspect` decodes a sample")
+        }
+        if usable.count < train.count { log("  \(train.count - usable.count) training row(s) without a readable image left out") }
+        let stepsPerEpoch = (usable.count + t.batchSize - 1) / t.batchSize
         let totalSteps = stepsPerEpoch * t.epochs
         let scheduler = try Scheduler(optimizer: optimizer, schedule: schedule(totalSteps: totalSteps))
 
@@ -65,13 +80,20 @@ struct TrainStage {
             options: TrainerOptions(epochs: t.epochs, batchSize: t.batchSize, seed: spec.seed,
                                     gradClipNorm: t.gradClip.map { Float($0) }),
             parameters: named.map { (name: $0.key, tensor: $0.tensor) },
+            buffers: network.namedBuffers().map { (name: $0.key, tensor: $0.tensor) },
             optimizer: optimizer, scheduler: scheduler, callbacks: callbacks)
 
         let metricSet = try validationMetrics(problem: problem, metric: metric)
+        var imageSource = network.imageBatchSource
+        let augmentation = try image.map { try $0.reading.trainingPipelines().random }
         let summary = try trainer.fit(
-            sampleCount: train.count,
-            step: { positions in
-                let logits = try network.logits(try train.batch(positions, text: config.text?.mode))
+            sampleCount: usable.count,
+            step: { indices in
+                let positions = indices.map { usable[$0] }
+                if let augmentation, config.image?.mode != .frozen {
+                    imageSource?.augmentation = (augmentation, spec.seed, trainer.epoch)
+                }
+                let logits = try network.logits(try train.batch(positions, text: config.text?.mode, image: imageSource))
                 return try network.loss(logits, targets: positions.map { train.targets[$0] })
             },
             validate: {
@@ -92,7 +114,7 @@ struct TrainStage {
     // MARK: - Parts
 
 
-    func networkConfig() throws -> NetworkConfig {
+    func networkConfig(image pretrained: PretrainedImage? = nil) throws -> NetworkConfig {
         let backbone: NetworkConfig.Backbone
         switch spec.backbones.tabular {
         case .mlp(let m):
@@ -111,13 +133,33 @@ struct TrainStage {
             textBranch = TextBranchConfig(checkpoint: text, mode: TextTrainMode(t.trainable), columns: processors.text,
                                           segments: t.combine == .separate ? processors.text.count : 1)
         }
-        guard hasTabular || textBranch != nil else {
+        var imageBranch: ImageBranchConfig?
+        if let columns = processors.image, !columns.isEmpty, let image, let pretrained {
+            let shape = pretrained.encoder.shape
+            let location = spec.sources["backbones.image"]
+            if shape.fixedSize, image.reading.size != shape.inputSize {
+                throw PipelineError("backbones.image.size is \(image.reading.size), but \(shape.architecture) reads \(shape.inputSize)×\(shape.inputSize) images only",
+                                    at: spec.sources["backbones.image.size"] ?? location, hint: "set size: \(shape.inputSize)")
+            }
+            if image.reading.size < shape.minimumSize {
+                throw PipelineError("backbones.image.size is \(image.reading.size); \(shape.architecture) needs at least \(shape.minimumSize)",
+                                    at: spec.sources["backbones.image.size"] ?? location, hint: "set size: \(shape.minimumSize) or more")
+            }
+            if case .topBlocks(let n) = image.mode, n > shape.blocks {
+                throw PipelineError("backbones.image.trainable.top_blocks is \(n), but \(shape.architecture) has \(shape.blocks) blocks",
+                                    at: spec.sources["backbones.image.trainable.top_blocks"] ?? location,
+                                    hint: "use top_blocks between 1 and \(shape.blocks), or trainable: full")
+            }
+            imageBranch = ImageBranchConfig(checkpoint: image.checkpoint, reading: image.reading, mode: image.mode, columns: columns,
+                                            shape: shape, description: StoredImageDescription(pretrained.description))
+        }
+        guard hasTabular || textBranch != nil || imageBranch != nil else {
             throw PipelineError("no feature column is left to train on (every column is the label or ignored)",
                                 at: spec.sources["data.columns"] ?? spec.sources["data.train"],
                                 hint: "check `runpipe inspect` on the training file and the overrides in data.columns")
         }
         let outputs = processors.problem == .regression ? 1 : processors.classes.count
-        return NetworkConfig(backbone: hasTabular ? backbone : nil, text: textBranch,
+        return NetworkConfig(backbone: hasTabular ? backbone : nil, text: textBranch, image: imageBranch,
                              fusionHidden: spec.fusion.hidden, fusionDropout: Float(spec.fusion.dropout),
                              schema: schema, problem: processors.problem, outputs: outputs, seed: spec.seed)
     }

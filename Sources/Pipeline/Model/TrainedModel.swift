@@ -54,7 +54,12 @@ final class TrainedModel {
             let url = dir.appendingPathComponent("\(textFolder)/config.json")
             encoder = try TextEncoders.build(configJSON: try Data(contentsOf: url), rng: RandomSource(seed: config.seed))
         }
-        let network = try FusionNetwork(config, encoder: encoder)
+        var imageEncoder: (any ImageEncoder)?
+        if let image = config.image, image.mode != .frozen {
+            // The module from the stored description; the weights come from model.safetensors.
+            imageEncoder = try ImageEncoders.build(image.description.description, rng: RandomSource(seed: config.seed))
+        }
+        let network = try FusionNetwork(config, encoder: encoder, imageEncoder: imageEncoder)
         let weightsURL = dir.appendingPathComponent(weightsFile)
         let file = try SafetensorsFile(url: weightsURL)
         do {

@@ -26,6 +26,31 @@ public final class Predictor {
         } else {
             tokenizer = nil
         }
+        if let image = model.network.config.image, image.mode == .frozen { try attachFrozenImageEncoder(image) }
+    }
+
+    /// A frozen image backbone's weights are the checkpoint's: load them, refusing a checkpoint
+    /// whose weights changed since training.
+    private func attachFrozenImageEncoder(_ image: ImageBranchConfig) throws {
+        let url = image.checkpoint.url
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw PipelineError("the run's image backbone was frozen, so its weights were not copied into the run; they are read from \(url.path), which no longer exists",
+                                hint: "put the checkpoint back (scripts/fetch-models), or retrain with trainable: full")
+        }
+        let now = try ImageCheckpoint.weightsHash(of: url, hasher: FileHasher(statCacheURL: nil))
+        guard now == image.checkpoint.weightsHash else {
+            throw PipelineError("the image checkpoint at \(url.path) changed since this run was trained (weights sha256 \(now.prefix(12))…, trained with \(image.checkpoint.weightsHash.prefix(12))…)",
+                                hint: "restore the checkpoint the run was trained with, or retrain")
+        }
+        model.network.attachFrozenImageEncoder(try PretrainedImage.load(image.checkpoint, seed: 0).encoder)
+    }
+
+    /// The image pixels of `table`'s rows, read as in training (paths relative to the file's folder).
+    func pixels(_ table: Table, file: URL) throws -> PixelSet? {
+        guard let image = model.network.config.image else { return nil }
+        let reader = ImagePixelReader(reading: image.reading, transforms: try image.reading.evaluationPipeline(),
+                                      baseFolder: file.deletingLastPathComponent())
+        return try reader.read(table, rows: Array(0..<table.rowCount), columns: image.columns)
     }
 
     /// A frozen encoder's weights are the checkpoint's: load them from its folder, refusing a
@@ -56,7 +81,7 @@ public final class Predictor {
     func readTable(_ url: URL, needLabel: Bool) throws -> Table {
         let t = try TableReader().read(url, displayPath: url.path)
         let needed = processors.numeric.map(\.name) + processors.categorical.map(\.name) + processors.text
-            + (needLabel ? [processors.label] : [])
+            + (processors.image ?? []) + (needLabel ? [processors.label] : [])
         let missing = needed.filter { t.columnIndex(named: $0) == nil }
         guard missing.isEmpty else {
             throw PipelineError("\(url.path) lacks column(s) the model reads: \(missing.map { "'\($0)'" }.joined(separator: ", ")) (it has \(t.columnNames.map { "'\($0)'" }.joined(separator: ", ")))",
@@ -73,7 +98,8 @@ public final class Predictor {
             throw PipelineError("\(out.path) already exists", hint: "pass --overwrite to replace it, or choose another --out")
         }
         let table = try readTable(data, needLabel: false)
-        let part = try encoder.encode(table, rows: Array(0..<table.rowCount), requireLabels: false)
+        var part = try encoder.encode(table, rows: Array(0..<table.rowCount), requireLabels: false)
+        part.pixels = try pixels(table, file: data)
         let csv = try Scoring.predictionsCSV(model: model, processors: processors, table: table, part: part)
         try AtomicFile.write(csv, to: out)
         return table.rowCount
@@ -82,7 +108,9 @@ public final class Predictor {
     /// The problem's standard metrics on a labelled file (rows without a label are skipped).
     public func evaluateFile(_ data: URL) throws -> [String: Double] {
         let table = try readTable(data, needLabel: true)
-        let part = try encoder.encode(table, rows: Array(0..<table.rowCount), requireLabels: false)
+        var part = try encoder.encode(table, rows: Array(0..<table.rowCount), requireLabels: false)
+        part.pixels = try pixels(table, file: data)
+        for i in part.pixels?.skipped ?? [] { part.targets[i] = .nan }
         return try Scoring.metrics(model: model, processors: processors, part: part)
     }
 }

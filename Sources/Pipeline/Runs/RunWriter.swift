@@ -31,10 +31,14 @@ struct RunWriter {
         let data = ["train", "validation", "test"].compactMap { compiled.sources[$0] }.map {
             RunLock.DataFile(role: $0.role, path: $0.declared, sha256: $0.sha256, bytes: $0.byteCount)
         }
-        let checkpoints = compiled.text.map {
+        var checkpoints = compiled.text.map {
             [RunLock.CheckpointFile(role: "text", path: spec.backbones.text?.checkpoint ?? $0.folder,
                                     weightsSHA256: $0.weightsHash, tokenizerSHA256: $0.tokenizerHash)]
         } ?? []
+        if let image = compiled.image {
+            checkpoints.append(RunLock.CheckpointFile(role: "image", path: spec.backbones.image?.checkpoint ?? image.checkpoint.path,
+                                                      weightsSHA256: image.checkpoint.weightsHash, tokenizerSHA256: nil))
+        }
         var stages: [String: String] = [:]
         for n in compiled.graph.nodes { stages[n.id] = n.key }
         let lock = RunLock(runpipe: Compiler.runpipeVersion, pipeline: spec.file.path, pipelineSHA256: pipelineSHA256,
