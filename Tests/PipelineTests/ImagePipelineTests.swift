@@ -157,6 +157,26 @@ final class ImagePipelineTests: XCTestCase {
         XCTAssertTrue(skipLog.contains { $0.contains("left out") }, skipLog.joined(separator: "\n"))
     }
 
+    func testEveryKindOfBrokenImageIsAnErrorNamingTheRow() throws {
+        // The decoders' bad fixtures (Tests/Fixtures/images), one at a time in row 2 (line 3).
+        let bad = Self.fixtures.deletingLastPathComponent().appendingPathComponent("images")
+        let cases: [(file: String, says: String)] = [
+            ("bad_truncated.png", "truncated"), ("bad_truncated.jpg", "truncated"), ("bad_empty.jpg", "empty"),
+            ("bad_text.jpg", "text"), ("bad_huge.png", "max_pixels"), ("bad_huge.jpg", "max_pixels"),
+        ]
+        for (file, says) in cases {
+            let p = try project(processors: "{missing: error}", epochs: 1)
+            try FileManager.default.copyItem(at: bad.appendingPathComponent(file), to: p.url("data/images/\(file)"))
+            var text = try String(contentsOf: p.url("data/train.csv"), encoding: .utf8)
+            text = text.replacingOccurrences(of: "images/001.png", with: "images/\(file)")
+            try p.write("data/train.csv", text)
+            let message = errorText { try p.train() } ?? ""
+            XCTAssertTrue(message.contains("train.csv:3") && message.contains(file), "\(file): \(message)")
+            XCTAssertTrue(message.lowercased().contains(says), "\(file) should say \(says): \(message)")
+            XCTAssertFalse(p.exists("runs/run"))
+        }
+    }
+
     func testPathsOutsideTheDataFolderAreRefusedUnlessAllowed() throws {
         let p = try project(processors: "{missing: error}", epochs: 1)
         try FileManager.default.copyItem(at: p.url("data/images/000.png"), to: p.url("outside.png"))

@@ -161,7 +161,7 @@ struct ImagePixelReader {
                                         var random = AugmentationRandom(seed: 0, epoch: 0, row: 0)
                                         outBase[i].append(transforms.apply(image, random: &random))
                                     } catch {
-                                        probBase[i].append("\(where_): \(error)")
+                                        probBase[i].append("\(where_): \(Self.describe(source, base: baseFolder)): \(error)")
                                     }
                                 }
                             }
@@ -201,6 +201,19 @@ struct ImagePixelReader {
                                           pixels: try Tensor(flat, shape: [flat.count])))
         }
         return PixelSet(columns: result, skipped: skipped.sorted(), report: report)
+    }
+
+    /// A file as the cell named it (relative to the data folder when inside it), or the size
+    /// of inline bytes.
+    static func describe(_ source: ImageSource, base: URL) -> String {
+        switch source {
+        case .file(let url):
+            let path = url.standardizedFileURL.path
+            let root = base.standardizedFileURL.path.hasSuffix("/") ? base.standardizedFileURL.path : base.standardizedFileURL.path + "/"
+            return path.hasPrefix(root) ? String(path.dropFirst(root.count)) : path
+        case .bytes(let b):
+            return "inline image (\(b.count) bytes)"
+        }
     }
 }
 
