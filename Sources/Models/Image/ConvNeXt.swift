@@ -593,11 +593,7 @@ extension ImageEncoderFamily {
             architectures: ConvNeXtConfiguration.presets.keys.sorted(),
             recognises: { d in
                 if let name = d.architecture { return ConvNeXtConfiguration.presets[name] != nil }
-                if let probe = d.configJSON.flatMap(ImageConfigProbe.read) {
-                    if probe.modelType == "convnext" { return true }
-                    if let arch = probe.timmArchitecture { return arch.hasPrefix("convnext_") }
-                    if probe.modelType != nil { return false }
-                }
+                if let said = d.configSays(modelType: "convnext", timmPrefix: "convnext_") { return said }
                 return ConvNeXtConfiguration.KeyLayout(d.tensorShapes) != nil
             },
             build: { d, rng in try ConvNeXt(try ConvNeXtConfiguration.resolve(d), rng: rng) })

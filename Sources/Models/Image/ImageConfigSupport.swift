@@ -19,6 +19,18 @@ struct ImageConfigProbe: Decodable {
     static func read(_ data: Data) -> ImageConfigProbe? { try? JSONDecoder().decode(ImageConfigProbe.self, from: data) }
 }
 
+extension ImageCheckpointDescription {
+    /// Whether config.json names this family — Hugging Face's `model_type` or a timm
+    /// `architecture` starting with `timmPrefix` — or nil when it has no say (no config.json, or
+    /// neither key).
+    func configSays(modelType: String, timmPrefix: String) -> Bool? {
+        guard let probe = configJSON.flatMap(ImageConfigProbe.read) else { return nil }
+        if probe.modelType == modelType { return true }
+        if let arch = probe.timmArchitecture { return arch.hasPrefix(timmPrefix) }
+        return probe.modelType == nil ? nil : false
+    }
+}
+
 /// A timm hub config.json: `architecture`, `num_classes`, `global_pool`, `pretrained_cfg`
 /// (preprocessing) and the optional `model_args` the model was created with.
 struct TimmHubConfiguration<Arguments: Decodable>: Decodable {

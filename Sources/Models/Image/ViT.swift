@@ -741,11 +741,7 @@ extension ImageEncoderFamily {
             architectures: ViTConfiguration.presets.keys.sorted(),
             recognises: { d in
                 if let name = d.architecture { return ViTConfiguration.presets[name] != nil }
-                if let probe = d.configJSON.flatMap(ImageConfigProbe.read) {
-                    if probe.modelType == "vit" { return true }
-                    if let arch = probe.timmArchitecture { return arch.hasPrefix("vit_") }
-                    if probe.modelType != nil { return false }
-                }
+                if let said = d.configSays(modelType: "vit", timmPrefix: "vit_") { return said }
                 let keys = d.tensorShapes
                 let hf = ["", "vit."].contains { keys[$0 + "embeddings.cls_token"] != nil && keys[$0 + "embeddings.patch_embeddings.projection.weight"] != nil }
                 let timm = keys["cls_token"] != nil && keys["patch_embed.proj.weight"] != nil && keys["blocks.0.attn.qkv.weight"] != nil
