@@ -23,31 +23,45 @@ struct ImprovementTracker {
     let minDelta: Double
     var bestValue: Double?
     var bestEpoch: Int?
+    /// The validation loss at the best epoch, which breaks ties of the monitored value.
+    var bestTieBreak: Double?
     /// Epochs since the last improvement.
     var wait = 0
+
+    /// Breaks exact ties of any other monitored value: a metric that saturates (accuracy or
+    /// ROC AUC of 1.0 on a small validation set) would otherwise keep the first epoch that
+    /// reached it, however much the model improves afterwards.
+    static let tieBreakKey = "val.loss"
 
     mutating func reset() {
         bestValue = nil
         bestEpoch = nil
+        bestTieBreak = nil
         wait = 0
     }
 
     /// Records `record`'s monitored value; true when it improves on the best by more than
-    /// `minDelta` (the first finite value always does, NaN never does).
+    /// `minDelta` (the first finite value always does, NaN never does), or equals the best
+    /// exactly with a lower validation loss.
     mutating func update(_ record: EpochRecord) throws -> Bool {
         guard let v = record.value(monitor) else {
             throw TrainingError.unknownMonitor(component: component, key: monitor, available: record.availableKeys)
         }
+        let loss = monitor == Self.tieBreakKey ? nil : record.value(Self.tieBreakKey).flatMap { $0.isNaN ? nil : $0 }
         let improved: Bool
         if v.isNaN {
             improved = false
         } else if let best = bestValue {
-            improved = mode == .min ? v < best - minDelta : v > best + minDelta
+            let better = mode == .min ? v < best - minDelta : v > best + minDelta
+            var tieWon = false
+            if v == best, let loss, let bestLoss = bestTieBreak { tieWon = loss < bestLoss }
+            improved = better || tieWon
         } else {
             improved = true
         }
         if improved {
             bestValue = v
+            bestTieBreak = loss
             bestEpoch = record.epoch
             wait = 0
         } else {

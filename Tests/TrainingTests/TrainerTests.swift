@@ -198,6 +198,24 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(task.weights.map { $0.map(\.bitPattern) }, rec.weightsByEpoch[2]?.map { $0.map(\.bitPattern) })
     }
 
+    func testASaturatedMetricIsTieBrokenByTheValidationLoss() throws {
+        let task = try TinyTask(seed: 4)
+        let best = try BestWeights(monitor: "val.accuracy", mode: .max)
+        let stop = try EarlyStopping(monitor: "val.accuracy", mode: .max, patience: 1)
+        var epoch = 0
+        let accuracy = [0.9, 1.0, 1.0, 1.0, 1.0], loss = [0.5, 0.3, 0.2, 0.25, 0.22]
+        let summary = try task.trainer(TrainerOptions(epochs: 5, batchSize: 5, seed: 2), callbacks: [best, stop])
+            .fit(sampleCount: 10, step: task.loss, validate: {
+                epoch += 1
+                return ["val.accuracy": accuracy[epoch - 1], "val.loss": loss[epoch - 1]]
+            })
+        // Epoch 3 ties epoch 2's accuracy with a lower loss; epochs 4 and 5 do not beat it, and
+        // patience 1 ends training after epoch 4.
+        XCTAssertEqual(best.restoredEpoch, 3)
+        XCTAssertEqual(summary.bestEpoch, 3)
+        XCTAssertEqual(summary.history.records.count, 4)
+    }
+
     func testBestWeightsRestoresBuffersToo() throws {
         // A stand-in for BatchNorm's running mean: changed by every step without a gradient.
         let task = try TinyTask(seed: 4)
