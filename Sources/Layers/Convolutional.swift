@@ -63,3 +63,34 @@ public final class BatchNorm2d: Module {
                         training: isTraining, momentum: momentum, eps: eps)
     }
 }
+
+/// `norm(conv(x))`, with the normalisation folded into the convolution when that gives the same
+/// result: in evaluation mode, and when no gradient is being recorded for either layer's
+/// parameters (feature extraction, prediction, frozen layers). The folded layer convolves with
+/// `w·γ/√(var+ε)` and adds `(b − mean)·γ/√(var+ε) + β`, so the activations are visited once
+/// instead of twice; the result equals the two-step one up to rounding (a few ulps). In training
+/// mode, or when either layer trains, it is exactly `norm(conv(x))`.
+public func convBatchNorm(_ conv: Conv2d, _ norm: BatchNorm2d, _ x: Tensor) throws -> Tensor {
+    let trains = [conv.weight, norm.weight, norm.bias].contains { $0.requiresGrad } || (conv.bias?.requiresGrad ?? false)
+    guard !norm.isTraining, !(GradMode.isEnabled && trains), conv.weight.shape[0] == norm.runningMean.count else {
+        return try norm(try conv(x))
+    }
+    let out = conv.weight.shape[0]
+    let perOut = conv.weight.count / out
+    func dense(_ t: Tensor) -> Tensor { t.isContiguous ? t : t.clone() }
+    let w = dense(conv.weight), gamma = dense(norm.weight), beta = dense(norm.bias)
+    let mean = dense(norm.runningMean), variance = dense(norm.runningVar)
+    let convBias = conv.bias.map(dense)
+    let foldedWeight = Tensor(uninitialized: conv.weight.shape)
+    let foldedBias = Tensor(uninitialized: [out])
+    withExtendedLifetime((w, gamma, beta, mean, variance, convBias)) {
+        for o in 0..<out {
+            let scale = gamma.data[o] / (variance.data[o] + norm.eps).squareRoot()
+            let src = w.data + o * perOut, dst = foldedWeight.data + o * perOut
+            for i in 0..<perOut { dst[i] = src[i] * scale }
+            foldedBias.data[o] = ((convBias?.data[o] ?? 0) - mean.data[o]) * scale + beta.data[o]
+        }
+    }
+    return try conv2d(x, weight: foldedWeight, bias: foldedBias, stride: conv.stride, padding: conv.padding,
+                      dilation: conv.dilation, groups: conv.groups)
+}

@@ -10,6 +10,8 @@ import Training
 
 /// Every workload name the bench knows, in the order the harness runs them.
 let workloadNames = ["sgemm", "mlp-train", "encoder-forward", "encoder-train", "resnet18-train-64", "resnet18-train-224",
+                     "resnet18-forward-64", "resnet18-forward-224", "mobilenetv2-forward-64", "mobilenetv2-forward-224",
+                     "mobilenetv2-train-64", "mobilenetv2-train-224", "mobilenetv2-frozen-5ep", "decode-jpeg-224", "decode-png-224",
                      "minilm-forward-128", "minilm-forward-32", "minilm-finetune", "minilm-frozen-5ep", "tokenize"]
 
 func makeWorkload(_ name: String) throws -> Workload {
@@ -20,6 +22,15 @@ func makeWorkload(_ name: String) throws -> Workload {
     case "encoder-train": return encoderWorkload(training: true)
     case "resnet18-train-64": return try resnetWorkload(imageSize: 64)
     case "resnet18-train-224": return try resnetWorkload(imageSize: 224)
+    case "resnet18-forward-64": return resnetForwardWorkload(imageSize: 64)
+    case "resnet18-forward-224": return resnetForwardWorkload(imageSize: 224)
+    case "mobilenetv2-forward-64": return mobileNetV2ForwardWorkload(imageSize: 64)
+    case "mobilenetv2-forward-224": return mobileNetV2ForwardWorkload(imageSize: 224)
+    case "mobilenetv2-train-64": return mobileNetV2TrainWorkload(imageSize: 64)
+    case "mobilenetv2-train-224": return mobileNetV2TrainWorkload(imageSize: 224)
+    case "mobilenetv2-frozen-5ep": return mobileNetV2FrozenEpochsWorkload()
+    case "decode-jpeg-224": return decodeWorkload(format: "jpeg")
+    case "decode-png-224": return decodeWorkload(format: "png")
     case "minilm-forward-128": return miniLMForwardWorkload(tokens: 128)
     case "minilm-forward-32": return miniLMForwardWorkload(tokens: 32)
     case "minilm-finetune": return miniLMFineTuneWorkload()

@@ -16,6 +16,8 @@ import sys
 import time
 
 WORKLOADS = ["sgemm", "mlp-train", "encoder-forward", "encoder-train", "resnet18-train-64", "resnet18-train-224",
+             "resnet18-forward-64", "resnet18-forward-224", "mobilenetv2-forward-64", "mobilenetv2-forward-224",
+             "mobilenetv2-train-64", "mobilenetv2-train-224", "mobilenetv2-frozen-5ep", "decode-jpeg-224", "decode-png-224",
              "minilm-forward-128", "minilm-forward-32", "minilm-finetune", "minilm-frozen-5ep", "tokenize"]
 
 
@@ -363,6 +365,10 @@ def make_workload(torch, name):
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         from torch_text import TEXT_WORKLOADS
         return TEXT_WORKLOADS[name](torch, labels)
+    if name.startswith(("resnet18-forward-", "mobilenetv2-", "decode-")):
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from torch_image import IMAGE_WORKLOADS
+        return IMAGE_WORKLOADS[name](torch, labels)
     if name == "sgemm":
         return sgemm_workload(torch)
     if name == "mlp-train":

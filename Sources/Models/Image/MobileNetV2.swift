@@ -122,7 +122,7 @@ final class ConvNormReLU6: Module {
     }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor {
-        let y = try norm(try conv(x))
+        let y = try convBatchNorm(conv, norm, x)
         return activates ? try clamp(y, min: 0, max: 6) : y
     }
 }
@@ -153,7 +153,7 @@ final class InvertedResidual: Module {
     func callAsFunction(_ x: Tensor) throws -> Tensor {
         var h = x
         if let expand { h = try expand(h) }
-        h = try projectNorm(try project(try depthwise(h)))
+        h = try convBatchNorm(project, projectNorm, try depthwise(h))
         return residual ? try add(h, x) : h
     }
 }

@@ -114,9 +114,9 @@ final class BasicBlock: Module, ResNetBlock {
     }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor {
-        var out = try relu(try bn1(try conv1(x)))
-        out = try bn2(try conv2(out))
-        let shortcut = try downsample.map { try $0.norm(try $0.conv(x)) } ?? x
+        var out = try relu(try convBatchNorm(conv1, bn1, x))
+        out = try convBatchNorm(conv2, bn2, out)
+        let shortcut = try downsample.map { try convBatchNorm($0.conv, $0.norm, x) } ?? x
         return try relu(try add(out, shortcut))
     }
 }
@@ -146,10 +146,10 @@ final class BottleneckBlock: Module, ResNetBlock {
     }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor {
-        var out = try relu(try bn1(try conv1(x)))
-        out = try relu(try bn2(try conv2(out)))
-        out = try bn3(try conv3(out))
-        let shortcut = try downsample.map { try $0.norm(try $0.conv(x)) } ?? x
+        var out = try relu(try convBatchNorm(conv1, bn1, x))
+        out = try relu(try convBatchNorm(conv2, bn2, out))
+        out = try convBatchNorm(conv3, bn3, out)
+        let shortcut = try downsample.map { try convBatchNorm($0.conv, $0.norm, x) } ?? x
         return try relu(try add(out, shortcut))
     }
 }
@@ -211,7 +211,7 @@ public final class ResNet: Module, ImageEncoder {
     /// Pooled features [batch, features] for normalised NCHW images.
     public func features(_ images: Tensor) throws -> Tensor {
         try shape.checkInput(images)
-        var h = try relu(try bn1(try conv1(images)))
+        var h = try relu(try convBatchNorm(conv1, bn1, images))
         h = try maxPool2d(h, kernel: (3, 3), stride: (2, 2), padding: (1, 1))
         for (_, block) in residualBlocks { h = try block(h) }
         return try globalAveragePool(h)
