@@ -158,17 +158,13 @@ public enum ImageEncoderError: Error, CustomStringConvertible, Equatable {
         case .invalidConfiguration(let arch, let key, let reason):
             return "\(arch): '\(key)' \(reason)"
         case .missingWeights(let keys):
-            return "the checkpoint has no tensor for \(keys.count) parameter(s): \(Self.list(keys))"
+            return WeightMismatch.missing(keys)
         case .unexpectedWeights(let keys):
-            return "\(keys.count) checkpoint tensor(s) match no parameter: \(Self.list(keys))"
+            return WeightMismatch.unexpected(keys)
         case .shapeMismatch(let key, let model, let checkpoint):
-            return "'\(key)': the model expects \(shapeString(model)) but the checkpoint holds \(shapeString(checkpoint))"
+            return WeightMismatch.shape(key: key, model: model, checkpoint: checkpoint)
         case .invalidInput(let detail):
             return "image backbone input: \(detail)"
         }
-    }
-
-    private static func list(_ keys: [String]) -> String {
-        keys.prefix(8).joined(separator: ", ") + (keys.count > 8 ? ", …" : "")
     }
 }
