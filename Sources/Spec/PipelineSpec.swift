@@ -203,7 +203,7 @@ public struct ImageProcessorSpec: Codable, Equatable, Sendable {
 public enum ImageMissing: String, Codable, CaseIterable, Sendable {
     /// Stop with an error naming the row and the file.
     case error
-    /// Leave the row out of training and scoring (counted in the log).
+    /// Leave the row out of training and scoring, with no prediction (counted in the log).
     case skipRow = "skip_row"
     /// Use an all-zero image, as AutoMM does.
     case zero

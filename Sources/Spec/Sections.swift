@@ -175,7 +175,7 @@ extension ImageProcessorSpec: SpecSection {
     static var fields: [Field<ImageProcessorSpec>] {
         [
             Field("missing", \.missing, Codecs.enumeration(ImageMissing.self),
-                  "A missing, unreadable or broken image: error stops with the row; skip_row leaves the row out of training and scoring; zero uses a black image (AutoMM's choice)."),
+                  "A missing, unreadable or broken image: error stops with the row; skip_row leaves the row out of training and scoring and gives it no prediction; zero uses a black image (AutoMM's choice)."),
             Field("max_pixels", \.maxPixels, Codecs.int(min: 1),
                   "Images with more pixels (width × height, read from the header) are refused before decoding."),
             Field("allow_outside", \.allowOutside, Codecs.bool,

@@ -155,6 +155,14 @@ final class ImagePipelineTests: XCTestCase {
         try damage(skip)
         let (_, skipLog) = try skip.train()
         XCTAssertTrue(skipLog.contains { $0.contains("left out") }, skipLog.joined(separator: "\n"))
+        // A test row without an image gets no prediction.
+        var test = try String(contentsOf: skip.url("data/test.csv"), encoding: .utf8).split(separator: "\n").map(String.init)
+        test[1] = test[1].replacingOccurrences(of: "images/072.png", with: "images/nowhere.png")
+        try skip.write("data/test.csv", test.joined(separator: "\n") + "\n")
+        try skip.train(run: "again")
+        let predictions = try String(contentsOf: skip.url("runs/again/test_predictions.csv"), encoding: .utf8).split(separator: "\n")
+        XCTAssertTrue(predictions[1].hasPrefix("images/nowhere.png,") && predictions[1].hasSuffix(",,"), String(predictions[1]))
+        XCTAssertFalse(predictions[2].hasSuffix(",,"), String(predictions[2]))
     }
 
     func testEveryKindOfBrokenImageIsAnErrorNamingTheRow() throws {

@@ -108,8 +108,16 @@ enum Scoring {
         header.append("\(processors.label)_predicted")
         if processors.problem != .regression { header += classes.map { "proba_\($0)" } }
         var out = csvLine(header)
+        // Rows `missing: skip_row` left out get no prediction (empty cells), not a guess from a
+        // black image.
+        let skipped = Set(part.pixels?.skipped ?? [])
         for (i, row) in part.rows.enumerated() {
             var cells = table.columns.map { $0[row] ?? "" }
+            if skipped.contains(i) {
+                cells += Array(repeating: "", count: header.count - cells.count)
+                out += csvLine(cells)
+                continue
+            }
             switch processors.problem {
             case .binary, .multiclass:
                 let p = values[(i * classes.count)..<((i + 1) * classes.count)]
