@@ -126,10 +126,12 @@ func maxPoolPlane(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float
             irow?[j] = Int32(bi)
         }
         while j < vlo { scalarOutput(j); j += 1 }
-        while j + 8 <= vhi {
+        // Eight outputs from column j; false (nothing written) when the strided load would
+        // read past the plane.
+        @inline(__always) func vectorOutput(_ j: Int) -> Bool {
             let ws = j * sw - pw
             // The last lane reads up to ws + 7·sw + kw − 1 (+1 for the 16-wide stride-2 load).
-            if sw == 2 && (he - 1) * W + ws + 14 + kw >= H * W { break }
+            if sw == 2 && (he - 1) * W + ws + 14 + kw >= H * W { return false }
             var best = V8(repeating: -Float.infinity)
             var bi = SIMD8<Int32>(repeating: Int32(hs * W + ws)) &+ laneOffsets
             for ih in hs..<he {
@@ -144,8 +146,12 @@ func maxPoolPlane(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float
             }
             store8(best, orow + j)
             if let irow { UnsafeMutableRawPointer(irow + j).storeBytes(of: bi, as: SIMD8<Int32>.self) }
-            j += 8
+            return true
         }
+        while j + 8 <= vhi, vectorOutput(j) { j += 8 }
+        // The remainder of the valid columns as one more vector ending at vhi, overlapping
+        // outputs already written (recomputed identically).
+        if j < vhi, vhi - 8 >= vlo, j + 8 > vhi, vectorOutput(vhi - 8) { j = vhi }
         while j < OW { scalarOutput(j); j += 1 }
     }
 }
