@@ -66,18 +66,20 @@ public final class BatchNorm2d: Module {
 
 /// `norm(conv(x))`, with the normalisation folded into the convolution when that gives the same
 /// result — in evaluation mode, and when no gradient is being recorded for either layer's
-/// parameters (feature extraction, prediction, frozen layers) — and saves work: the output has
-/// more elements than the convolution has weights. The folded layer convolves with
+/// parameters (feature extraction, prediction, frozen layers) — and saves work: the convolution
+/// has fewer than eight weights per output element. The folded layer convolves with
 /// `w·γ/√(var+ε)` and adds `(b − mean)·γ/√(var+ε) + β`, so the activations are visited once
 /// instead of twice; the result equals the two-step one up to rounding (a few ulps). In training
 /// mode, or when either layer trains, it is exactly `norm(conv(x))`.
 public func convBatchNorm(_ conv: Conv2d, _ norm: BatchNorm2d, _ x: Tensor) throws -> Tensor {
     let trains = [conv.weight, norm.weight, norm.bias].contains { $0.requiresGrad } || (conv.bias?.requiresGrad ?? false)
-    // Folding rewrites every weight once per call; it pays only when the normalisation pass it
-    // saves is larger (a decision by shape alone, so results stay deterministic).
+    // Folding rewrites every weight once per call (a tight loop), the pass it saves is a
+    // separate kernel over the output; it stops paying when the weights outnumber the outputs
+    // several times over (ResNet's last stages on small images). By shape alone, so results
+    // stay deterministic.
     let outputs = x.rank == 4 ? x.shape[0] * conv.weight.shape[0] * (x.shape[2] / conv.stride.0) * (x.shape[3] / conv.stride.1) : 0
     guard !norm.isTraining, !(GradMode.isEnabled && trains), conv.weight.shape[0] == norm.runningMean.count,
-          outputs > conv.weight.count else {
+          8 * outputs > conv.weight.count else {
         return try norm(try conv(x))
     }
     let out = conv.weight.shape[0]
