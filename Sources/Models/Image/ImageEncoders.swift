@@ -50,6 +50,9 @@ public struct LoadedImageEncoder {
     public let family: String
     /// Checkpoint keys deliberately not loaded (e.g. `num_batches_tracked`), sorted.
     public let ignoredKeys: [String]
+    /// What the encoder was built from: with it, `build` makes the same module again without
+    /// reading the weights (a fine-tuned run rebuilds its backbone from this).
+    public let description: ImageCheckpointDescription
 }
 
 /// The image backbone families runpipe implements.
@@ -131,7 +134,7 @@ public enum ImageEncoders {
         let encoder = try family.build(description, rng)
         let ignored = try load(tensors: tensors, into: encoder)
         encoder.eval()
-        return LoadedImageEncoder(encoder: encoder, family: family.name, ignoredKeys: ignored)
+        return LoadedImageEncoder(encoder: encoder, family: family.name, ignoredKeys: ignored, description: description)
     }
 }
 

@@ -148,14 +148,21 @@ public enum Compiler {
             let fixedTrain = try image.reading.trainingPipelines()
             let evaluation = image.reading.valTransforms
             let random = image.mode == .frozen ? [] : Array(image.reading.trainTransforms.dropFirst(fixedTrain.fixed.steps.count))
+            var folderDigests: [URL: String] = [:]
             let encodeInputs = ["train": ["load.train", "split", "fit"], "validation": [validationLoad, "split", "fit"], "test": ["load.test", "fit"]]
             for part in ["train", "validation"] + (test == nil ? [] : ["test"]) {
                 let names = part == "train" && image.mode != .frozen
                     ? Array(image.reading.trainTransforms.prefix(fixedTrain.fixed.steps.count)) : evaluation
                 let role = part == "validation" && validationFile == nil ? "train" : part
                 guard let source = sources[role] else { throw PipelineError.internalInconsistency("no \(role) source for pixels.\(part)") }
-                let folderDigest = try located(source.location) {
-                    try ImageFolderDigest.digest(folder: source.url.deletingLastPathComponent(), hasher: hasher)
+                // Train, validation and test files usually share a folder: walked once.
+                let folder = source.url.deletingLastPathComponent().standardizedFileURL
+                let folderDigest: String
+                if let known = folderDigests[folder] {
+                    folderDigest = known
+                } else {
+                    folderDigest = try located(source.location) { try ImageFolderDigest.digest(folder: folder, hasher: hasher) }
+                    folderDigests[folder] = folderDigest
                 }
                 try graph.add(.pixels, part: part, inputs: encodeInputs[part] ?? [],
                               summary: "decode the \(part) rows' images and apply \(names.isEmpty ? "no transform" : names.joined(separator: ", ")) (size \(image.reading.size))",

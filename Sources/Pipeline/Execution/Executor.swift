@@ -32,7 +32,7 @@ public final class Executor {
     private var pixelSets: [String: PixelSet] = [:]
     private var imageEmbedded: [String: (features: Tensor, skipped: [Int])] = [:]
     /// The pretrained image backbone the `embed_image` stages share.
-    private var imageEmbeddingEncoder: PretrainedImage?
+    private var imageEmbeddingEncoder: LoadedImageEncoder?
     private var trained: TrainedModel?
     private var metrics: [String: [String: Double]] = [:]
     private var predictionFiles: [String: URL] = [:]
@@ -300,9 +300,9 @@ public final class Executor {
     }
 
     /// The pretrained image backbone with the checkpoint's weights (a fresh copy on every call).
-    func pretrainedImageEncoder() throws -> PretrainedImage {
+    func pretrainedImageEncoder() throws -> LoadedImageEncoder {
         guard let image = compiled.image else { throw PipelineError.internalInconsistency("no image checkpoint") }
-        return try located(spec.sources["backbones.image.checkpoint"]) { try PretrainedImage.load(image.checkpoint, seed: spec.seed) }
+        return try located(spec.sources["backbones.image.checkpoint"]) { try image.checkpoint.load(seed: spec.seed) }
     }
 
     /// `embed_image.<part>`: pooled features of the frozen backbone, with the rows left out.

@@ -18,7 +18,7 @@ struct TrainStage {
     /// The image backbone's checkpoint and settings when the pipeline has image columns.
     let image: (checkpoint: ImageCheckpoint, reading: ImageReading, mode: ImageTrainMode)?
     /// Loads the pretrained image backbone.
-    let imageEncoder: () throws -> PretrainedImage
+    let imageEncoder: () throws -> LoadedImageEncoder
     let log: (String) -> Void
     /// Receives the trainer's progress text (a redrawn bar on a terminal, epoch lines otherwise).
     let progress: (String) -> Void
@@ -27,7 +27,7 @@ struct TrainStage {
         let start = Date()
         let problem = processors.problem
         let metric = try resolvedMetric(spec, problem: problem)
-        var pretrainedImage: PretrainedImage?
+        var pretrainedImage: LoadedImageEncoder?
         if image != nil, !(processors.image ?? []).isEmpty { pretrainedImage = try imageEncoder() }
         let config = try networkConfig(image: pretrainedImage)
         var encoder: (any TextEncoder)?
@@ -114,7 +114,7 @@ struct TrainStage {
     // MARK: - Parts
 
 
-    func networkConfig(image pretrained: PretrainedImage? = nil) throws -> NetworkConfig {
+    func networkConfig(image pretrained: LoadedImageEncoder? = nil) throws -> NetworkConfig {
         let backbone: NetworkConfig.Backbone
         switch spec.backbones.tabular {
         case .mlp(let m):

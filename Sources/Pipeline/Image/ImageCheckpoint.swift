@@ -1,5 +1,4 @@
 import Cache
-import Checkpoints
 import Foundation
 import Images
 import Models
@@ -23,6 +22,12 @@ struct ImageCheckpoint: Codable, Equatable, Sendable {
     }
 
     var url: URL { URL(fileURLWithPath: path) }
+
+    /// The pretrained backbone, loaded strictly, in evaluation mode, with the description it was
+    /// built from.
+    func load(seed: UInt64) throws -> LoadedImageEncoder {
+        try ImageEncoders.load(checkpoint: url, architecture: architecture, rng: RandomSource(seed: seed))
+    }
 
     /// Reads and hashes the checkpoint named by `backbones.image.checkpoint`.
     static func resolve(_ image: ImageBackboneSpec, spec: PipelineSpec, hasher: FileHasher) throws -> ImageCheckpoint {
@@ -67,27 +72,6 @@ struct ImageCheckpoint: Codable, Equatable, Sendable {
         return try JSONValue.array(parts).digest()
     }
 
-}
-
-/// A pretrained image backbone with the description it was built from (kept in model.json so a
-/// fine-tuned run rebuilds the same module without the checkpoint).
-struct PretrainedImage {
-    let encoder: any ImageEncoder
-    let description: ImageCheckpointDescription
-
-    /// Reads the checkpoint, builds the backbone its files (or `architecture`) describe, loads
-    /// the weights strictly; evaluation mode.
-    static func load(_ checkpoint: ImageCheckpoint, seed: UInt64) throws -> PretrainedImage {
-        let folder = try CheckpointFolder(checkpoint.url)
-        let tensors = try folder.loadTensors()
-        let description = ImageCheckpointDescription(
-            architecture: checkpoint.architecture, configJSON: try folder.configData(),
-            tensorShapes: tensors.mapValues(\.shape), source: checkpoint.path)
-        let encoder = try ImageEncoders.build(description, rng: RandomSource(seed: seed))
-        try ImageEncoders.load(tensors: tensors, into: encoder)
-        encoder.eval()
-        return PretrainedImage(encoder: encoder, description: description)
-    }
 }
 
 /// How image cells become the pixels a backbone reads: the settings of `processors.image` and
@@ -138,10 +122,10 @@ struct ImageReading: Codable, Equatable, Sendable {
 
     /// Checks the transform names (before any data is read), pointing at the offending key.
     func validate(_ spec: PipelineSpec) throws {
-        do { _ = try evaluationPipeline() } catch {
+        let evaluation: ImageTransformPipeline
+        do { evaluation = try evaluationPipeline() } catch {
             throw PipelineError("processors.image.val_transforms: \(error)", at: spec.sources["processors.image.val_transforms"])
         }
-        let evaluation = try evaluationPipeline()
         if evaluation.isRandom {
             throw PipelineError("processors.image.val_transforms contains a random transform; validation and prediction must see the same pixels every time",
                                 at: spec.sources["processors.image.val_transforms"],

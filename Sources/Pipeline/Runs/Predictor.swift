@@ -42,7 +42,7 @@ public final class Predictor {
             throw PipelineError("the image checkpoint at \(url.path) changed since this run was trained (weights sha256 \(now.prefix(12))…, trained with \(image.checkpoint.weightsHash.prefix(12))…)",
                                 hint: "restore the checkpoint the run was trained with, or retrain")
         }
-        model.network.attachFrozenImageEncoder(try PretrainedImage.load(image.checkpoint, seed: 0).encoder)
+        model.network.attachFrozenImageEncoder(try image.checkpoint.load(seed: 0).encoder)
     }
 
     /// The image pixels of `table`'s rows, read as in training (paths relative to the file's folder).
