@@ -23,19 +23,21 @@ struct ImprovementTracker {
     let minDelta: Double
     var bestValue: Double?
     var bestEpoch: Int?
-    /// The validation loss at the best epoch, which breaks ties of the monitored value.
+    var bestStep: Int?
+    /// The validation loss at the best validation, which breaks ties of the monitored value.
     var bestTieBreak: Double?
-    /// Epochs since the last improvement.
+    /// Validations since the last improvement.
     var wait = 0
 
     /// Breaks exact ties of any other monitored value: a metric that saturates (accuracy or
-    /// ROC AUC of 1.0 on a small validation set) would otherwise keep the first epoch that
+    /// ROC AUC of 1.0 on a small validation set) would otherwise keep the first validation that
     /// reached it, however much the model improves afterwards.
     static let tieBreakKey = "val.loss"
 
     mutating func reset() {
         bestValue = nil
         bestEpoch = nil
+        bestStep = nil
         bestTieBreak = nil
         wait = 0
     }
@@ -43,10 +45,8 @@ struct ImprovementTracker {
     /// Records `record`'s monitored value; true when it improves on the best by more than
     /// `minDelta` (the first finite value always does, NaN never does), or equals the best
     /// exactly with a lower validation loss.
-    mutating func update(_ record: EpochRecord) throws -> Bool {
-        guard let v = record.value(monitor) else {
-            throw TrainingError.unknownMonitor(component: component, key: monitor, available: record.availableKeys)
-        }
+    mutating func update(_ record: ValidationRecord) throws -> Bool {
+        let v = try monitoredValue(record, monitor, component: component)
         let loss = monitor == Self.tieBreakKey ? nil : record.value(Self.tieBreakKey).flatMap { $0.isNaN ? nil : $0 }
         let improved: Bool
         if v.isNaN {
@@ -63,6 +63,7 @@ struct ImprovementTracker {
             bestValue = v
             bestTieBreak = loss
             bestEpoch = record.epoch
+            bestStep = record.step
             wait = 0
         } else {
             wait += 1
@@ -71,10 +72,20 @@ struct ImprovementTracker {
     }
 }
 
+/// `record`'s value of `key`, or `unknownMonitor` naming the keys it has.
+func monitoredValue(_ record: ValidationRecord, _ key: String, component: String) throws -> Double {
+    guard let v = record.value(key) else {
+        throw TrainingError.unknownMonitor(component: component, key: key, available: record.availableKeys)
+    }
+    return v
+}
+
 /// Stops training once `monitor` has not improved by more than `minDelta` for `patience`
-/// consecutive epochs (Keras' `EarlyStopping`): with patience 3 and the best value at epoch 4,
-/// training ends after epoch 7. The monitored key is looked up in each epoch record
-/// ("train_loss", "lr" or a validation key); a key no record holds is an error.
+/// consecutive validations (Keras' `EarlyStopping`; like Lightning's, patience counts validation
+/// checks, so with `validationInterval` 0.5 a patience of 10 is five epochs): with patience 3 and
+/// the best value at the 4th validation, training ends after the 7th. The monitored key is looked
+/// up in each validation record ("train_loss", "lr" or a validation key); a key no record holds
+/// is an error. Without a validation closure it never stops.
 public final class EarlyStopping: MonitoringCallback {
     public let monitor: String
     public let mode: MonitorMode
@@ -83,6 +94,7 @@ public final class EarlyStopping: MonitoringCallback {
     var tracker: ImprovementTracker
 
     public var bestEpoch: Int? { tracker.bestEpoch }
+    public var bestStep: Int? { tracker.bestStep }
     public var bestValue: Double? { tracker.bestValue }
 
     /// Throws when `patience` < 0 or `minDelta` is negative or not finite.
@@ -100,10 +112,11 @@ public final class EarlyStopping: MonitoringCallback {
         switch event {
         case .trainBegin:
             tracker.reset()
-        case .epochEnd(let record):
+        case .validation(let record):
             if try !tracker.update(record), tracker.wait >= patience {
-                let best = tracker.bestValue.map { "best \(formatG($0)) at epoch \(tracker.bestEpoch ?? 0)" } ?? "no finite value yet"
-                return .stop(reason: "early stopping: \(monitor) did not improve for \(tracker.wait) epoch(s) (\(best))")
+                let best = tracker.bestValue.map { "best \(formatG($0)) at epoch \(tracker.bestEpoch ?? 0), step \(tracker.bestStep ?? 0)" }
+                    ?? "no finite value yet"
+                return .stop(reason: "early stopping: \(monitor) did not improve for \(tracker.wait) validation(s) (\(best))")
             }
         default:
             break
@@ -112,8 +125,13 @@ public final class EarlyStopping: MonitoringCallback {
     }
 }
 
-/// Keeps a copy of the parameters from the epoch with the best `monitor` value and writes it
-/// back into the same tensors at the end of training, so the model ends at its best epoch.
+/// Keeps a copy of the weights (`TrainerContext.state`: parameters and buffers) from the
+/// validation with the best `monitor` value and writes it back into the same tensors at the end
+/// of training, so the model ends at its best point. Every new best copy is announced as a
+/// `.checkpoint` event with rank 1.
+///
+/// `TopKCheckpoints(k: 1, averaging: .best)` keeps the same copy when values never tie; this
+/// callback adds `minDelta` and breaks exact ties of a saturated metric by the validation loss.
 public final class BestWeights: MonitoringCallback {
     public let monitor: String
     public let mode: MonitorMode
@@ -121,8 +139,11 @@ public final class BestWeights: MonitoringCallback {
     var snapshot: [Tensor] = []
     /// The epoch whose weights were restored at the end of the last fit (nil before).
     public private(set) var restoredEpoch: Int?
+    /// The global step whose weights were restored at the end of the last fit (nil before).
+    public private(set) var restoredStep: Int?
 
     public var bestEpoch: Int? { tracker.bestEpoch }
+    public var bestStep: Int? { tracker.bestStep }
     public var bestValue: Double? { tracker.bestValue }
 
     public init(monitor: String, mode: MonitorMode, minDelta: Double = 0) throws {
@@ -138,29 +159,24 @@ public final class BestWeights: MonitoringCallback {
             tracker.reset()
             snapshot = []
             restoredEpoch = nil
-        case .epochEnd(let record):
+            restoredStep = nil
+        case .validation(let record):
             if try tracker.update(record) {
-                snapshot = trainer.state.map { $0.tensor.clone() }
+                snapshot = takeSnapshot(trainer.state)
+                trainer.reportCheckpoint(CheckpointRecord(source: "best_weights", monitor: monitor, value: tracker.bestValue ?? .nan,
+                                                          step: record.step, epoch: record.epoch,
+                                                          epochProgress: record.epochProgress, rank: 1))
             }
         case .trainEnd:
-            try restore(into: trainer.state)
+            if !snapshot.isEmpty {
+                try install(snapshot, into: trainer.state, component: "best_weights")
+                restoredEpoch = tracker.bestEpoch
+                restoredStep = tracker.bestStep
+            }
         default:
             break
         }
         return .proceed
-    }
-
-    func restore(into parameters: [(name: String, tensor: Tensor)]) throws {
-        guard !snapshot.isEmpty, snapshot.count == parameters.count else { return }
-        for ((name, p), saved) in zip(parameters, snapshot) {
-            guard p.isContiguous, p.count == saved.count else {
-                throw TrainingError.invalidParameter(
-                    component: "best_weights",
-                    detail: "cannot restore '\(name)' \(shapeString(p.shape)): it must be a contiguous tensor of \(saved.count) elements")
-            }
-            p.data.update(from: saved.data, count: saved.count)
-        }
-        restoredEpoch = tracker.bestEpoch
     }
 }
 
@@ -210,8 +226,9 @@ public final class ProgressReporter: TrainerCallback {
         case .epochBegin:
             epochLossSum = 0
             epochSteps = 0
-        case .step(let epoch, let step, let globalStep, let loss, _):
-            epochLossSum += loss
+        case .step(let r):
+            let (epoch, step, globalStep) = (r.epoch, r.step, r.globalStep)
+            epochLossSum += r.loss
             epochSteps += 1
             guard interactive else { break }
             let now = clock.now
@@ -233,7 +250,12 @@ public final class ProgressReporter: TrainerCallback {
             if let epoch = summary.bestEpoch, let value = summary.bestValue, let monitor = summary.monitor {
                 output("best epoch \(epoch): \(monitor) \(ProgressReporter.number(value))\n")
             }
-        case .validation:
+        case .validation(let r):
+            // Mid-epoch validations get a line of their own; the epoch line shows the last one.
+            guard r.step % Swift.max(trainer.stepsPerEpoch, 1) != 0 else { break }
+            let line = ProgressReporter.validationLine(r, keys: shownKeys)
+            if interactive { redraw(line); output("\n"); lastWidth = 0 } else { output(line + "\n") }
+        case .checkpoint:
             break
         }
         return .proceed
@@ -241,14 +263,28 @@ public final class ProgressReporter: TrainerCallback {
 
     /// The per-epoch summary line.
     public static func epochLine(_ r: EpochRecord, epochs: Int, keys shown: [String]? = nil) -> String {
-        let keys = shown?.filter { r.metrics[$0] != nil } ?? r.metrics.keys.sorted { a, b in
-            let la = a.hasSuffix("loss"), lb = b.hasSuffix("loss")
-            return la != lb ? la : a < b
-        }
+        let keys = orderedKeys(r.metrics, shown)
         var parts = ["epoch \(r.epoch)/\(epochs)", "train_loss \(number(r.trainLoss))"]
         for k in keys { parts.append("\(k) \(number(r.metrics[k] ?? .nan))") }
         parts.append(String(format: "%.1fs", r.seconds))
         return parts.joined(separator: "  ")
+    }
+
+    /// The line of a mid-epoch validation:
+    ///
+    ///     validation at epoch 1.5 (step 30)  val.loss 0.3990  val.accuracy 0.9130
+    public static func validationLine(_ r: ValidationRecord, keys shown: [String]? = nil) -> String {
+        var parts = ["validation at epoch \(formatG(r.epochProgress)) (step \(r.step))"]
+        for k in orderedKeys(r.metrics, shown) { parts.append("\(k) \(number(r.metrics[k] ?? .nan))") }
+        return parts.joined(separator: "  ")
+    }
+
+    /// `shown` keys present in `metrics`, or all keys with losses first.
+    static func orderedKeys(_ metrics: [String: Double], _ shown: [String]?) -> [String] {
+        shown?.filter { metrics[$0] != nil } ?? metrics.keys.sorted { a, b in
+            let la = a.hasSuffix("loss"), lb = b.hasSuffix("loss")
+            return la != lb ? la : a < b
+        }
     }
 
     func redraw(_ line: String) {

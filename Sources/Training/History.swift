@@ -1,16 +1,17 @@
 import Foundation
 
-/// What one training epoch produced.
+/// What one training epoch produced (the part of it that ran, when training stopped inside it).
 public struct EpochRecord: Codable, Sendable, Equatable {
     /// 1-based epoch number.
     public var epoch: Int
-    /// Mean training loss over the epoch, each batch weighted by its size.
+    /// Mean training loss over the epoch, each micro-batch weighted by its size.
     public var trainLoss: Double
     /// The first parameter group's learning rate at the end of the epoch.
     public var learningRate: Double
-    /// Wall-clock seconds of the epoch including validation.
+    /// Seconds of the epoch including its validations (by the trainer's clock).
     public var seconds: Double
-    /// Validation results, keyed like "val.loss", "val.accuracy" (may hold NaN, e.g. an undefined ROC AUC).
+    /// The epoch's last validation results, keyed like "val.loss", "val.accuracy" (may hold NaN,
+    /// e.g. an undefined ROC AUC); every validation is in `History.validations`.
     public var metrics: [String: Double]
 
     public init(epoch: Int, trainLoss: Double, learningRate: Double, seconds: Double, metrics: [String: Double] = [:]) {
@@ -84,15 +85,98 @@ struct JSONDouble: Codable, Equatable {
     }
 }
 
-/// The epoch records of a training run, in order.
-public struct History: Codable, Sendable, Equatable {
-    public var records: [EpochRecord]
+/// What one validation produced, mid-epoch or at the end of an epoch.
+public struct ValidationRecord: Codable, Sendable, Equatable {
+    /// The epoch it ran in, 1-based.
+    public var epoch: Int
+    /// The global optimizer step after which it ran.
+    public var step: Int
+    /// Epochs done at that point, ((epoch − 1) · steps per epoch + step in epoch) / steps per epoch: 0.5 for
+    /// the mid-epoch validation of epoch 1 with `validationInterval` 0.5, 1 at its end.
+    public var epochProgress: Double
+    /// Mean training loss of the epoch so far, each micro-batch weighted by its rows.
+    public var trainLoss: Double
+    /// The first parameter group's learning rate at that point.
+    public var learningRate: Double
+    /// Seconds since the fit began.
+    public var seconds: Double
+    /// Validation results, keyed like "val.loss", "val.accuracy" (may hold NaN).
+    public var metrics: [String: Double]
 
-    public init(records: [EpochRecord] = []) { self.records = records }
+    public init(epoch: Int, step: Int, epochProgress: Double, trainLoss: Double, learningRate: Double, seconds: Double,
+                metrics: [String: Double] = [:]) {
+        self.epoch = epoch
+        self.step = step
+        self.epochProgress = epochProgress
+        self.trainLoss = trainLoss
+        self.learningRate = learningRate
+        self.seconds = seconds
+        self.metrics = metrics
+    }
+
+    /// The value of `key`: "train_loss", "lr", "seconds" or a metric key; nil when absent.
+    public func value(_ key: String) -> Double? {
+        switch key {
+        case "train_loss": return trainLoss
+        case "lr": return learningRate
+        case "seconds": return seconds
+        default: return metrics[key]
+        }
+    }
+
+    /// Every key `value(_:)` answers, sorted.
+    public var availableKeys: [String] { (["train_loss", "lr", "seconds"] + metrics.keys).sorted() }
+
+    enum CodingKeys: String, CodingKey {
+        case epoch, step, epochProgress = "epoch_progress", trainLoss = "train_loss", learningRate = "lr", seconds, metrics
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(epoch, forKey: .epoch)
+        try c.encode(step, forKey: .step)
+        try c.encode(epochProgress, forKey: .epochProgress)
+        try c.encode(JSONDouble(trainLoss), forKey: .trainLoss)
+        try c.encode(JSONDouble(learningRate), forKey: .learningRate)
+        try c.encode(JSONDouble(seconds), forKey: .seconds)
+        try c.encode(metrics.mapValues(JSONDouble.init), forKey: .metrics)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        epoch = try c.decode(Int.self, forKey: .epoch)
+        step = try c.decode(Int.self, forKey: .step)
+        epochProgress = try c.decode(Double.self, forKey: .epochProgress)
+        trainLoss = try c.decode(JSONDouble.self, forKey: .trainLoss).value
+        learningRate = try c.decode(JSONDouble.self, forKey: .learningRate).value
+        seconds = try c.decode(JSONDouble.self, forKey: .seconds).value
+        metrics = try c.decode([String: JSONDouble].self, forKey: .metrics).mapValues(\.value)
+    }
+}
+
+/// The epoch and validation records of a training run, in order.
+public struct History: Codable, Sendable, Equatable {
+    /// One record per epoch (the last one partial when training stopped inside it).
+    public var records: [EpochRecord]
+    /// One record per validation.
+    public var validations: [ValidationRecord]
+
+    public init(records: [EpochRecord] = [], validations: [ValidationRecord] = []) {
+        self.records = records
+        self.validations = validations
+    }
+
+    enum CodingKeys: String, CodingKey { case records, validations }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        records = try c.decode([EpochRecord].self, forKey: .records)
+        validations = try c.decodeIfPresent([ValidationRecord].self, forKey: .validations) ?? []
+    }
 
     /// The metric keys that occur in any record, sorted.
     public var metricKeys: [String] {
-        Array(Set(records.flatMap(\.metrics.keys))).sorted()
+        Array(Set(records.flatMap(\.metrics.keys) + validations.flatMap(\.metrics.keys))).sorted()
     }
 
     /// The record with the best value of `key` (`mode` says whether lower or higher is better;
@@ -107,22 +191,47 @@ public struct History: Codable, Sendable, Equatable {
         return best
     }
 
-    /// The history as CSV: `epoch,train_loss,lr,seconds` then the metric keys in sorted order,
-    /// one line per epoch, numbers as `%.6g` (`nan`, `inf` for non-finite values), a missing
-    /// metric as an empty cell. Ends with a newline.
+    /// The history as CSV, one line per validation (per epoch when there was none):
+    /// `epoch,step,train_loss,lr,seconds` then the metric keys in sorted order. `epoch` is the
+    /// fractional epoch of the validation (`ValidationRecord.epochProgress`), `step` the global
+    /// optimizer step; numbers as `%.6g` (`nan`, `inf` for non-finite values), a missing metric
+    /// as an empty cell. Ends with a newline. Epoch lines carry the epoch's train loss, its
+    /// learning rate at the end and its own seconds; their step is empty.
     ///
-    ///     epoch,train_loss,lr,seconds,val.accuracy,val.loss
-    ///     1,0.693147,0.001,1.25,0.5,0.6875
+    ///     epoch,step,train_loss,lr,seconds,val.accuracy,val.loss
+    ///     0.5,10,0.693147,0.001,1.25,0.5,0.6875
     public func csv() -> String {
-        let keys = metricKeys
-        var out = (["epoch", "train_loss", "lr", "seconds"] + keys).joined(separator: ",") + "\n"
-        for r in records {
-            var cells = [String(r.epoch), formatG(r.trainLoss), formatG(r.learningRate), formatG(r.seconds)]
-            for k in keys { cells.append(r.metrics[k].map(formatG) ?? "") }
-            out += cells.joined(separator: ",") + "\n"
+        if validations.isEmpty {
+            let keys = metricKeys
+            var out = historyCSVHeader(keys)
+            for r in records {
+                out += csvLine([formatG(Double(r.epoch)), "", formatG(r.trainLoss), formatG(r.learningRate), formatG(r.seconds)], r.metrics, keys)
+            }
+            return out
         }
-        return out
+        return validationCSV(validations, keys: metricKeys)
     }
+}
+
+/// The header of the validation CSV for these metric keys.
+func historyCSVHeader(_ keys: [String]) -> String {
+    (["epoch", "step", "train_loss", "lr", "seconds"] + keys).joined(separator: ",") + "\n"
+}
+
+/// Validation rows as CSV with these metric columns (see `History.csv`).
+func validationCSV(_ rows: [ValidationRecord], keys: [String]) -> String {
+    var out = historyCSVHeader(keys)
+    for r in rows {
+        out += csvLine([formatG(r.epochProgress), String(r.step), formatG(r.trainLoss), formatG(r.learningRate), formatG(r.seconds)],
+                       r.metrics, keys)
+    }
+    return out
+}
+
+func csvLine(_ leading: [String], _ metrics: [String: Double], _ keys: [String]) -> String {
+    var cells = leading
+    for k in keys { cells.append(metrics[k].map(formatG) ?? "") }
+    return cells.joined(separator: ",") + "\n"
 }
 
 /// `%.6g` formatting (the same text on every platform).

@@ -1,146 +1,12 @@
 import Foundation
 import TensorEngine
 
-/// Settings of a `Trainer` run.
-public struct TrainerOptions: Codable, Sendable, Equatable {
-    /// Number of passes over the samples (≥ 1).
-    public var epochs: Int
-    /// Samples per optimizer step (≥ 1); the last batch of an epoch may be smaller.
-    public var batchSize: Int
-    /// Keys the per-epoch shuffles (see `Trainer.epochOrder`).
-    public var seed: UInt64
-    /// Visit samples in a fresh seeded order every epoch; false keeps 0, 1, 2, ….
-    public var shuffle: Bool
-    /// Skip the last batch of an epoch when it is smaller than `batchSize`.
-    public var dropLast: Bool
-    /// Clip the gradients' global L2 norm to this value before every optimizer step.
-    public var gradClipNorm: Float?
-
-    public init(epochs: Int, batchSize: Int, seed: UInt64, shuffle: Bool = true, dropLast: Bool = false, gradClipNorm: Float? = nil) {
-        self.epochs = epochs
-        self.batchSize = batchSize
-        self.seed = seed
-        self.shuffle = shuffle
-        self.dropLast = dropLast
-        self.gradClipNorm = gradClipNorm
-    }
-
-    /// Throws `invalidHyperparameter` (component "trainer") for an unusable setting.
-    public func validate() throws {
-        try requireHyper(epochs >= 1, "trainer", "epochs", "must be >= 1, got \(epochs)")
-        try requireHyper(batchSize >= 1, "trainer", "batchSize", "must be >= 1, got \(batchSize)")
-        if let c = gradClipNorm {
-            try requireHyper(c.isFinite && c > 0, "trainer", "gradClipNorm", "must be a finite number > 0 (or unset), got \(fmt(c))")
-        }
-    }
-
-    /// Optimizer steps per epoch for `sampleCount` samples.
-    public func stepsPerEpoch(sampleCount: Int) -> Int {
-        guard sampleCount > 0, batchSize > 0 else { return 0 }
-        return dropLast ? sampleCount / batchSize : (sampleCount + batchSize - 1) / batchSize
-    }
-}
-
-/// What the trainer reports to its callbacks, in this order:
-/// `trainBegin`, then per epoch `epochBegin`, one `step` per batch, `validation` (only when a
-/// validation closure is given), `epochEnd`; finally `trainEnd`. Epochs and steps are 1-based.
-public enum TrainerEvent {
-    /// Before the first epoch; `totalSteps` = epochs × steps per epoch.
-    case trainBegin(totalSteps: Int)
-    /// Before the first step of `epoch`.
-    case epochBegin(epoch: Int)
-    /// After the optimizer and scheduler steps of batch `step` of `epoch`. `globalStep` counts
-    /// optimizer steps so far (this one included), `loss` is the batch loss and `lr` the first
-    /// group's learning rate this step used.
-    case step(epoch: Int, step: Int, globalStep: Int, loss: Double, lr: Double)
-    /// The validation results of `epoch` (keys like "val.loss", "val.accuracy").
-    case validation(epoch: Int, metrics: [String: Double])
-    /// The finished epoch, already appended to the history.
-    case epochEnd(EpochRecord)
-    /// After the last epoch (decisions returned for it are ignored).
-    case trainEnd(TrainingSummary)
-}
-
-/// A callback's answer to an event.
-public enum TrainerDecision: Equatable, Sendable {
-    /// Keep training.
-    case proceed
-    /// End training after the current epoch (before the first one when answered to `trainBegin`).
-    case stop(reason: String)
-}
-
-/// Observes training and may stop it. Callbacks run in the order given to the trainer; all of
-/// them see every event even when an earlier one answered `.stop`; the first reason is kept.
-/// A thrown error ends training and propagates out of `fit`.
-public protocol TrainerCallback: AnyObject {
-    func on(_ event: TrainerEvent, trainer: any TrainerContext) throws -> TrainerDecision
-}
-
-/// What callbacks can see of the running trainer.
-public protocol TrainerContext: AnyObject {
-    /// The run's settings.
-    var options: TrainerOptions { get }
-    /// The current 1-based epoch (0 before the first).
-    var epoch: Int { get }
-    /// Optimizer steps taken in this fit.
-    var globalStep: Int { get }
-    /// Optimizer steps per epoch.
-    var stepsPerEpoch: Int { get }
-    /// Optimizer steps of the whole fit.
-    var totalSteps: Int { get }
-    /// The model's parameters by name, in a fixed order.
-    var parameters: [(name: String, tensor: Tensor)] { get }
-    /// Everything that makes up the model's weights: the parameters plus tensors that change
-    /// without a gradient, such as BatchNorm's running statistics. What `BestWeights` keeps.
-    var state: [(name: String, tensor: Tensor)] { get }
-    /// The finished epochs of this fit.
-    var history: History { get }
-}
-
-/// A callback that tracks the best epoch of a monitored value; the trainer copies the first such
-/// callback's result into `TrainingSummary`.
-public protocol MonitoringCallback: TrainerCallback {
-    /// The key watched ("val.loss", "val.accuracy", "train_loss", …).
-    var monitor: String { get }
-    /// Epoch with the best value so far (nil before one was seen).
-    var bestEpoch: Int? { get }
-    /// The best value so far.
-    var bestValue: Double? { get }
-}
-
-/// The result of `Trainer.fit`.
-public struct TrainingSummary: Codable, Sendable, Equatable {
-    /// One record per completed epoch.
-    public var history: History
-    /// The best epoch by the first monitoring callback (`EarlyStopping`, `BestWeights`), if any.
-    public var bestEpoch: Int?
-    /// The monitored value at `bestEpoch`.
-    public var bestValue: Double?
-    /// The monitored key.
-    public var monitor: String?
-    /// Why training ended before the last epoch, when a callback stopped it.
-    public var stoppedEarly: String?
-    /// Optimizer steps taken.
-    public var steps: Int
-    /// Wall-clock seconds of the whole fit.
-    public var seconds: Double
-
-    public init(history: History, bestEpoch: Int? = nil, bestValue: Double? = nil, monitor: String? = nil,
-                stoppedEarly: String? = nil, steps: Int, seconds: Double) {
-        self.history = history
-        self.bestEpoch = bestEpoch
-        self.bestValue = bestValue
-        self.monitor = monitor
-        self.stoppedEarly = stoppedEarly
-        self.steps = steps
-        self.seconds = seconds
-    }
-}
-
 /// The generic training loop: it knows samples only by index and the model only through a
 /// closure that builds the loss of a batch.
 ///
-///     let trainer = try Trainer(options: TrainerOptions(epochs: 20, batchSize: 32, seed: 7, gradClipNorm: 1),
+///     let options = TrainerOptions(epochs: 20, batchSize: 32, seed: 7, gradClip: .norm(1), accumulation: 4,
+///                                  validationInterval: 0.5)
+///     let trainer = try Trainer(options: options,
 ///                               parameters: model.namedParameters().map { ($0.key, $0.tensor) },
 ///                               optimizer: opt, scheduler: sched,
 ///                               callbacks: [EarlyStopping(monitor: "val.loss", mode: .min, patience: 3),
@@ -150,10 +16,14 @@ public struct TrainingSummary: Codable, Sendable, Equatable {
 ///                                   validate: { ["val.loss": try validationLoss()] },
 ///                                   setTraining: { model.train($0) })
 ///
-/// Every epoch visits `epochOrder(sampleCount:seed:epoch:shuffle:)` in consecutive batches. Per
-/// batch: clear the gradients, `loss = step(batch)`, check that it is finite, backward, clip
-/// (optional), optimizer step, scheduler step. After the batches: `setTraining(false)`,
-/// `validate()` without recording, the callbacks. The model is left in evaluation mode.
+/// Every epoch visits `epochOrder(sampleCount:seed:epoch:shuffle:)` in consecutive micro-batches
+/// of `batchSize`; `accumulation` consecutive micro-batches make one optimizer step (the last
+/// step of an epoch takes the rest). Per optimizer step: clear the gradients; per micro-batch
+/// `loss = step(batch)`, check that it is finite, backward of `loss × rows / step rows` (of
+/// `loss` itself when the step has one micro-batch); clip (optional); optimizer step; scheduler
+/// step. A validation — `setTraining(false)`, `validate()` without recording, the callbacks,
+/// `setTraining(true)` — follows every `options.validationEvery(stepsPerEpoch:)`-th step of an
+/// epoch and its last step. The model is left in evaluation mode.
 /// Same seed, options and thread count ⇒ the same batches and bit-identical weights.
 public final class Trainer: TrainerContext {
     public let options: TrainerOptions
@@ -162,18 +32,22 @@ public final class Trainer: TrainerContext {
     public let optimizer: any Optimizer
     public let scheduler: Scheduler?
     public let callbacks: [any TrainerCallback]
+    /// Times the fit and enforces `options.timeLimit`.
+    public let clock: any TrainingClock
 
     public private(set) var epoch = 0
     public private(set) var globalStep = 0
     public private(set) var stepsPerEpoch = 0
     public private(set) var totalSteps = 0
     public private(set) var history = History()
+    var pendingCheckpoints: [CheckpointRecord] = []
 
     /// Throws when the options are invalid or two parameters share a name. `buffers` are the
     /// model's tensors that change in training without a gradient (BatchNorm running statistics):
-    /// kept and restored with the parameters by `BestWeights`.
+    /// kept and restored with the parameters by `BestWeights` and `TopKCheckpoints`.
     public init(options: TrainerOptions, parameters: [(name: String, tensor: Tensor)], buffers: [(name: String, tensor: Tensor)] = [],
-                optimizer: any Optimizer, scheduler: Scheduler? = nil, callbacks: [any TrainerCallback] = []) throws {
+                optimizer: any Optimizer, scheduler: Scheduler? = nil, callbacks: [any TrainerCallback] = [],
+                clock: any TrainingClock = SystemTrainingClock()) throws {
         try options.validate()
         var seen = Set<String>()
         for p in parameters where !seen.insert(p.name).inserted {
@@ -185,7 +59,14 @@ public final class Trainer: TrainerContext {
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.callbacks = callbacks
+        self.clock = clock
     }
+
+    public var groupNames: [String] {
+        optimizer.groups.enumerated().map { i, g in g.name ?? "group\(i)" }
+    }
+
+    public func reportCheckpoint(_ record: CheckpointRecord) { pendingCheckpoints.append(record) }
 
     /// The order in which epoch `epoch` visits `0..<sampleCount`: the identity without shuffling,
     /// otherwise a Fisher–Yates permutation (`RandomGenerator.permutation`) drawn from Philox with
@@ -199,74 +80,114 @@ public final class Trainer: TrainerContext {
         return rng.permutation(sampleCount)
     }
 
-    /// Trains for `options.epochs` epochs (fewer when a callback stops) and returns the summary.
+    /// Trains for `options.epochs` epochs (fewer when a callback or the time limit stops it) and
+    /// returns the summary.
     ///
     /// - Parameters:
     ///   - sampleCount: number of training samples; batches hold indices into `0..<sampleCount`.
-    ///   - step: builds the graph for a batch and returns the scalar loss (recording on).
-    ///   - validate: returns this epoch's validation values keyed "val.<name>" (including
-    ///     "val.loss"); runs under `withNoGrad` after `setTraining(false)`.
+    ///   - step: builds the graph for a micro-batch and returns its scalar mean loss (recording on).
+    ///   - validate: returns the validation values keyed "val.<name>" (including "val.loss");
+    ///     runs under `withNoGrad` after `setTraining(false)`.
     ///   - setTraining: switches the model between training (true) and evaluation (false) mode.
     public func fit(sampleCount: Int,
                     step: (_ batch: [Int]) throws -> Tensor,
                     validate: (() throws -> [String: Double])? = nil,
                     setTraining: (Bool) -> Void = { _ in }) throws -> TrainingSummary {
         try requireHyper(sampleCount >= 1, "trainer", "sampleCount", "must be >= 1, got \(sampleCount); there is nothing to train on")
-        let perEpoch = options.stepsPerEpoch(sampleCount: sampleCount)
-        try requireHyper(perEpoch >= 1, "trainer", "batchSize",
+        let batches = options.batchesPerEpoch(sampleCount: sampleCount)
+        try requireHyper(batches >= 1, "trainer", "batchSize",
                          "(\(options.batchSize)) is larger than the \(sampleCount) samples with dropLast, so no batch is left; lower batchSize or set dropLast to false")
+        let k = options.accumulation
+        try requireHyper(k <= batches, "trainer", "accumulation",
+                         "(\(k)) is larger than the \(batches) batch(es) of an epoch (\(sampleCount) samples, batchSize \(options.batchSize)); "
+                            + "set accumulation to at most \(batches) or lower batchSize")
+        let perEpoch = options.stepsPerEpoch(sampleCount: sampleCount)
+        let every = options.validationEvery(stepsPerEpoch: perEpoch)
         epoch = 0
         globalStep = 0
         stepsPerEpoch = perEpoch
         totalSteps = perEpoch * options.epochs
         history = History()
-        let clock = ContinuousClock()
-        let fitStart = clock.now
+        pendingCheckpoints = []
+        let fitStart = clock.now()
         var stopReason = try dispatch(.trainBegin(totalSteps: totalSteps))
         let trained = optimizer.allParameters
         let n = sampleCount, bs = options.batchSize
+        var lastValidationStep = -1
 
         for e in 1...options.epochs where stopReason == nil {
             epoch = e
-            let epochStart = clock.now
+            let epochStart = clock.now()
             setTraining(true)
             stopReason = try dispatch(.epochBegin(epoch: e))
             let order = Trainer.epochOrder(sampleCount: n, seed: options.seed, epoch: e, shuffle: options.shuffle)
             var lossSum = 0.0
             var lossCount = 0
-            for s in 0..<perEpoch {
-                let batch = Array(order[(s * bs)..<Swift.min((s + 1) * bs, n)])
+            var lastMetrics: [String: Double] = [:]
+
+            /// Validates after step `s` (1-based within the epoch) and records the result.
+            func runValidation(_ s: Int, _ validate: () throws -> [String: Double]) throws {
+                setTraining(false)
+                let metrics = try withNoGrad { try validate() }
+                let record = ValidationRecord(epoch: e, step: globalStep, epochProgress: Double((e - 1) * perEpoch + s) / Double(perEpoch),
+                                              trainLoss: lossSum / Double(Swift.max(lossCount, 1)), learningRate: currentLR,
+                                              seconds: clock.now() - fitStart, metrics: metrics)
+                history.validations.append(record)
+                lastMetrics = metrics
+                lastValidationStep = globalStep
+                let decision = try dispatch(.validation(record))
+                stopReason = stopReason ?? decision
+                setTraining(true)
+            }
+
+            for s in 0..<perEpoch where stopReason == nil {
+                let micro = (s * k)..<Swift.min((s + 1) * k, batches)
+                let slices = micro.map { m in (m * bs)..<Swift.min((m + 1) * bs, n) }
+                let rows = slices.reduce(0) { $0 + $1.count }
                 for p in parameters { p.tensor.grad = nil }
                 optimizer.zeroGrad()
                 let lr = currentLR
-                let loss = try step(batch)
-                guard loss.count == 1 else {
-                    throw TrainingError.invalidParameter(
-                        component: "trainer", detail: "step must return a scalar loss, got shape \(shapeString(loss.shape)) (reduce it with mean)")
+                let lrs = optimizer.groups.map { decimalDouble($0.lr) }
+                var stepLoss = 0.0
+                for slice in slices {
+                    let loss = try step(Array(order[slice]))
+                    guard loss.count == 1 else {
+                        throw TrainingError.invalidParameter(
+                            component: "trainer", detail: "step must return a scalar loss, got shape \(shapeString(loss.shape)) (reduce it with mean)")
+                    }
+                    let value = loss.toArray()[0]
+                    guard value.isFinite else {
+                        throw TrainingError.nonFiniteLoss(epoch: e, step: s + 1, globalStep: globalStep + 1, value: value)
+                    }
+                    if slices.count == 1 {
+                        try loss.backward()
+                        stepLoss = Double(value)
+                    } else {
+                        let share = Double(slice.count) / Double(rows)
+                        try mulScalar(loss, Float(share)).backward()
+                        stepLoss += Double(value) * share
+                    }
+                    lossSum += Double(value) * Double(slice.count)
+                    lossCount += slice.count
                 }
-                let value = loss.toArray()[0]
-                guard value.isFinite else {
-                    throw TrainingError.nonFiniteLoss(epoch: e, step: s + 1, globalStep: globalStep + 1, value: value)
-                }
-                try loss.backward()
-                if let maxNorm = options.gradClipNorm { clipGradNorm(trained, maxNorm: maxNorm) }
+                options.gradClip?.apply(to: trained)
                 try optimizer.step()
                 scheduler?.step()
                 globalStep += 1
-                lossSum += Double(value) * Double(batch.count)
-                lossCount += batch.count
-                let decision = try dispatch(.step(epoch: e, step: s + 1, globalStep: globalStep, loss: Double(value), lr: lr))
+                let record = StepRecord(epoch: e, step: s + 1, globalStep: globalStep, loss: stepLoss, lr: lr, learningRates: lrs, rows: rows)
+                let decision = try dispatch(.step(record))
                 stopReason = stopReason ?? decision
+                if stopReason == nil, let limit = options.timeLimit, clock.now() - fitStart >= limit {
+                    stopReason = "time limit of \(formatG(limit)) s reached after step \(globalStep)"
+                }
+                if let validate, (s + 1) % every == 0 || s + 1 == perEpoch || (stopReason != nil && lastValidationStep < globalStep) {
+                    try runValidation(s + 1, validate)
+                }
             }
-            var metrics: [String: Double] = [:]
-            if let validate {
-                setTraining(false)
-                metrics = try withNoGrad { try validate() }
-                let decision = try dispatch(.validation(epoch: e, metrics: metrics))
-                stopReason = stopReason ?? decision
-            }
+            // An epoch that a stop at its beginning left without a step leaves no record.
+            guard lossCount > 0 else { continue }
             let record = EpochRecord(epoch: e, trainLoss: lossSum / Double(lossCount), learningRate: currentLR,
-                                     seconds: seconds(epochStart.duration(to: clock.now)), metrics: metrics)
+                                     seconds: clock.now() - epochStart, metrics: lastMetrics)
             history.records.append(record)
             let decision = try dispatch(.epochEnd(record))
             stopReason = stopReason ?? decision
@@ -274,9 +195,9 @@ public final class Trainer: TrainerContext {
         setTraining(false)
 
         let tracker = callbacks.lazy.compactMap { $0 as? any MonitoringCallback }.first
-        let summary = TrainingSummary(history: history, bestEpoch: tracker?.bestEpoch, bestValue: tracker?.bestValue,
-                                      monitor: tracker?.monitor, stoppedEarly: stopReason, steps: globalStep,
-                                      seconds: seconds(fitStart.duration(to: clock.now)))
+        let summary = TrainingSummary(history: history, bestEpoch: tracker?.bestEpoch, bestStep: tracker?.bestStep,
+                                      bestValue: tracker?.bestValue, monitor: tracker?.monitor, stoppedEarly: stopReason,
+                                      steps: globalStep, seconds: clock.now() - fitStart)
         _ = try dispatch(.trainEnd(summary))
         return summary
     }
@@ -284,17 +205,19 @@ public final class Trainer: TrainerContext {
     /// The first group's learning rate as the decimal it prints as.
     var currentLR: Double { optimizer.groups.first.map { decimalDouble($0.lr) } ?? 0 }
 
-    /// Sends `event` to every callback; returns the first stop reason.
+    /// Sends `event` to every callback, then the checkpoints they reported; returns the first
+    /// stop reason.
     func dispatch(_ event: TrainerEvent) throws -> String? {
         var reason: String? = nil
         for c in callbacks {
             if case .stop(let r) = try c.on(event, trainer: self), reason == nil { reason = r }
         }
+        while !pendingCheckpoints.isEmpty {
+            let record = pendingCheckpoints.removeFirst()
+            for c in callbacks {
+                if case .stop(let r) = try c.on(.checkpoint(record), trainer: self), reason == nil { reason = r }
+            }
+        }
         return reason
     }
-}
-
-/// A `Duration` in seconds.
-func seconds(_ d: Duration) -> Double {
-    Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
 }

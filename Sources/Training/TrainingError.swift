@@ -16,6 +16,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case nonFiniteLoss(epoch: Int, step: Int, globalStep: Int, value: Float)
     /// A callback monitors a key that the epoch records do not contain.
     case unknownMonitor(component: String, key: String, available: [String])
+    /// A file a callback writes could not be written.
+    case writeFailed(component: String, path: String, detail: String)
 
     public var description: String {
         switch self {
@@ -25,10 +27,12 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
         case .invalidMetricInput(let metric, let detail): return "metric \(metric): \(detail)"
         case .nonFiniteLoss(let epoch, let step, let globalStep, let value):
             return "trainer: the loss is \(fmt(value)) at epoch \(epoch), step \(step) (global step \(globalStep)); "
-                + "lower the learning rate or set gradClipNorm to clip the gradients"
+                + "lower the learning rate or set gradClip to clip the gradients"
         case .unknownMonitor(let component, let key, let available):
-            return "\(component): monitor '\(key)' is not among the epoch's values (\(available.joined(separator: ", "))); "
+            return "\(component): monitor '\(key)' is not among the validation's values (\(available.joined(separator: ", "))); "
                 + "monitor one of those keys or make validation report '\(key)'"
+        case .writeFailed(let component, let path, let detail):
+            return "\(component): cannot write \(path): \(detail); check that its folder exists and is writable"
         }
     }
 }

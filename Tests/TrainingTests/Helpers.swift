@@ -50,3 +50,27 @@ func assertThrowsContaining(_ fragments: [String], file: StaticString = #filePat
         XCTFail("unexpected error type \(error)", file: file, line: line)
     }
 }
+
+/// Finite-difference check of a scalar function's gradient (the pattern of TensorEngineTests'
+/// `GradCheck`, for one contiguous leaf): central differences `(f(x + ε) − f(x − ε)) / 2ε`, one
+/// element at a time, against `f(x).backward()`; an element passes when
+/// |analytic − numeric| ≤ atol + rtol · max(|analytic|, |numeric|).
+func assertGradientMatchesFiniteDifferences(_ x: Tensor, eps: Float = 1e-2, rtol: Double = 1e-2, atol: Double = 1e-3,
+                                            file: StaticString = #filePath, line: UInt = #line,
+                                            _ f: (Tensor) throws -> Tensor) throws {
+    x.grad = nil
+    try f(x).backward()
+    let analytic = try XCTUnwrap(x.grad, "no gradient reached the input", file: file, line: line).toArray()
+    for i in 0..<x.count {
+        let saved = x.data[i]
+        x.data[i] = saved + eps
+        let up = Double(try withNoGrad { try f(x) }.item())
+        x.data[i] = saved - eps
+        let down = Double(try withNoGrad { try f(x) }.item())
+        x.data[i] = saved
+        let numeric = (up - down) / (2 * Double(eps))
+        let a = Double(analytic[i])
+        XCTAssert(Swift.abs(a - numeric) <= atol + rtol * Swift.max(Swift.abs(a), Swift.abs(numeric)),
+                  "element \(i): analytic \(a), numeric \(numeric)", file: file, line: line)
+    }
+}

@@ -53,8 +53,9 @@ final class Recorder: TrainerCallback {
         switch event {
         case .trainBegin(let total): events.append("begin \(total)")
         case .epochBegin(let e): events.append("epoch \(e)")
-        case .step(let e, let s, let g, _, _): events.append("step \(e).\(s) #\(g)")
-        case .validation(let e, _): events.append("val \(e)")
+        case .step(let r): events.append("step \(r.epoch).\(r.step) #\(r.globalStep)")
+        case .validation(let r): events.append("val \(r.epoch)@\(r.step)")
+        case .checkpoint(let c): events.append("ckpt \(c.source) #\(c.step) rank \(c.rank)")
         case .epochEnd(let r):
             events.append("end \(r.epoch)")
             weightsByEpoch[r.epoch] = trainer.parameters.map { $0.tensor.toArray() }
@@ -73,6 +74,9 @@ final class FakeContext: TrainerContext {
     var parameters: [(name: String, tensor: Tensor)] = []
     var state: [(name: String, tensor: Tensor)] { parameters }
     var history = History()
+    var groupNames = ["group0"]
+    var reported: [CheckpointRecord] = []
+    func reportCheckpoint(_ record: CheckpointRecord) { reported.append(record) }
 }
 
 final class TrainerTests: XCTestCase {
@@ -81,8 +85,8 @@ final class TrainerTests: XCTestCase {
         let rec = Recorder()
         let trainer = try task.trainer(TrainerOptions(epochs: 2, batchSize: 4, seed: 3), callbacks: [rec])
         let summary = try trainer.fit(sampleCount: 10, step: task.loss, validate: scripted("val.loss", [1, 2]))
-        XCTAssertEqual(rec.events, ["begin 6", "epoch 1", "step 1.1 #1", "step 1.2 #2", "step 1.3 #3", "val 1", "end 1",
-                                    "epoch 2", "step 2.1 #4", "step 2.2 #5", "step 2.3 #6", "val 2", "end 2", "done"])
+        XCTAssertEqual(rec.events, ["begin 6", "epoch 1", "step 1.1 #1", "step 1.2 #2", "step 1.3 #3", "val 1@3", "end 1",
+                                    "epoch 2", "step 2.1 #4", "step 2.2 #5", "step 2.3 #6", "val 2@6", "end 2", "done"])
         XCTAssertEqual(task.batches.map(\.count), [4, 4, 2, 4, 4, 2])
         XCTAssertEqual(task.batches.prefix(3).flatMap { $0 }.sorted(), Array(0..<10), "an epoch visits every sample once")
         XCTAssertEqual(Array(task.batches.prefix(3).joined()), Trainer.epochOrder(sampleCount: 10, seed: 3, epoch: 1))
@@ -111,7 +115,7 @@ final class TrainerTests: XCTestCase {
     func testSameSeedIsBitIdenticalDifferentSeedReorders() throws {
         func run(seed: UInt64) throws -> (weights: [[Float]], batches: [[Int]]) {
             let task = try TinyTask(seed: 11)
-            _ = try task.trainer(TrainerOptions(epochs: 3, batchSize: 3, seed: seed, gradClipNorm: 1)).fit(sampleCount: 10, step: task.loss)
+            _ = try task.trainer(TrainerOptions(epochs: 3, batchSize: 3, seed: seed, gradClip: .norm(1))).fit(sampleCount: 10, step: task.loss)
             return (task.weights, task.batches)
         }
         let a = try run(seed: 5), b = try run(seed: 5), c = try run(seed: 6)
@@ -146,7 +150,7 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(s.bestEpoch, 4)
         XCTAssertEqual(s.bestValue, 0.79)
         XCTAssertEqual(s.monitor, "val.loss")
-        XCTAssertEqual(s.stoppedEarly, "early stopping: val.loss did not improve for 2 epoch(s) (best 0.79 at epoch 4)")
+        XCTAssertEqual(s.stoppedEarly, "early stopping: val.loss did not improve for 2 validation(s) (best 0.79 at epoch 4, step 8)")
         // minDelta 0.02: 0.79 is not 0.02 better than 0.8, so epochs 3 and 4 fail to improve.
         let d = try earlyStop("val.loss", values, mode: .min, patience: 2, minDelta: 0.02)
         XCTAssertEqual(d.history.records.count, 4)
@@ -173,7 +177,7 @@ final class TrainerTests: XCTestCase {
     }
 
     func testUnknownMonitorThrows() throws {
-        assertThrowsMessage("early_stopping: monitor 'val.f1' is not among the epoch's values (lr, seconds, train_loss, val.loss); "
+        assertThrowsMessage("early_stopping: monitor 'val.f1' is not among the validation's values (lr, seconds, train_loss, val.loss); "
             + "monitor one of those keys or make validation report 'val.f1'") {
             let task = try TinyTask(seed: 1)
             let stopper = try EarlyStopping(monitor: "val.f1", mode: .max, patience: 1)
@@ -246,7 +250,7 @@ final class TrainerTests: XCTestCase {
         let trainer = try task.trainer(TrainerOptions(epochs: 3, batchSize: 4, seed: 1))
         var calls = 0
         assertThrowsMessage("trainer: the loss is nan at epoch 2, step 2 (global step 5); "
-            + "lower the learning rate or set gradClipNorm to clip the gradients") {
+            + "lower the learning rate or set gradClip to clip the gradients") {
             _ = try trainer.fit(sampleCount: 10, step: { batch in
                 calls += 1
                 let l = try task.loss(batch)
@@ -276,9 +280,9 @@ final class TrainerTests: XCTestCase {
                         metrics: ["val.loss": 0.399, "val.roc_auc": .nan]),
         ])
         XCTAssertEqual(history.csv(), """
-            epoch,train_loss,lr,seconds,val.accuracy,val.loss,val.roc_auc
-            1,0.693147,0.001,1.25,0.5,0.6875,
-            2,0.412346,2.5e-05,12,,0.399,nan
+            epoch,step,train_loss,lr,seconds,val.accuracy,val.loss,val.roc_auc
+            1,,0.693147,0.001,1.25,0.5,0.6875,
+            2,,0.412346,2.5e-05,12,,0.399,nan
 
             """)
         let data = try JSONEncoder().encode(history)
@@ -295,8 +299,10 @@ final class TrainerTests: XCTestCase {
         let record = EpochRecord(epoch: 3, trainLoss: 0.41234, learningRate: 1e-3, seconds: 1.23,
                                  metrics: ["val.accuracy": 0.913, "val.loss": 0.399])
         for event: TrainerEvent in [.trainBegin(totalSteps: 200), .epochBegin(epoch: 3),
-                                    .step(epoch: 3, step: 1, globalStep: 21, loss: 0.5, lr: 1e-3),
-                                    .validation(epoch: 3, metrics: record.metrics), .epochEnd(record)] {
+                                    .step(StepRecord(epoch: 3, step: 1, globalStep: 21, loss: 0.5, lr: 1e-3)),
+                                    .validation(ValidationRecord(epoch: 3, step: 30, epochProgress: 3, trainLoss: 0.41234, learningRate: 1e-3,
+                                                                 seconds: 1.23, metrics: record.metrics)),
+                                    .epochEnd(record)] {
             XCTAssertEqual(try reporter.on(event, trainer: ctx), .proceed)
         }
         let summary = TrainingSummary(history: History(records: [record]), bestEpoch: 3, bestValue: 0.399, monitor: "val.loss",
@@ -316,7 +322,7 @@ final class TrainerTests: XCTestCase {
         let ctx = FakeContext()
         _ = try reporter.on(.trainBegin(totalSteps: 200), trainer: ctx)
         _ = try reporter.on(.epochBegin(epoch: 1), trainer: ctx)
-        _ = try reporter.on(.step(epoch: 1, step: 5, globalStep: 5, loss: 0.25, lr: 1e-3), trainer: ctx)
+        _ = try reporter.on(.step(StepRecord(epoch: 1, step: 5, globalStep: 5, loss: 0.25, lr: 1e-3)), trainer: ctx)
         XCTAssert(text.hasPrefix("\repoch 1/20 [==========          ] 5/10  loss 0.2500  ETA "), text)
         _ = try reporter.on(.epochEnd(EpochRecord(epoch: 1, trainLoss: 0.25, learningRate: 1e-3, seconds: 0.5)), trainer: ctx)
         XCTAssert(text.contains("\repoch 1/20  train_loss 0.2500  0.5s"), text)
