@@ -1,11 +1,20 @@
 import Foundation
 import TensorEngine
 
+/// Replaces what a `Linear` computes, given the layer (PEFT adapters in `Layers/PEFT`: LoRA,
+/// IA3). The adapter's parameters are registered on the layer itself, so their keys sit beside
+/// `weight` and `bias`.
+public protocol LinearAdapter: AnyObject {
+    func forward(_ x: Tensor, through layer: Linear) throws -> Tensor
+}
+
 /// `y = x·Wᵀ + b`, weight [out, in]; initialised like PyTorch (Kaiming-uniform, a = √5).
+/// With an `adapter`, the adapter computes the output instead (see `applyPEFT`).
 public final class Linear: Module {
     public let weight: Tensor
     public let bias: Tensor?
     public let inFeatures: Int, outFeatures: Int
+    public var adapter: (any LinearAdapter)?
 
     public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, rng: RandomSource) {
         self.inFeatures = inFeatures
@@ -18,7 +27,10 @@ public final class Linear: Module {
         if let b = self.bias { register(parameter: "bias", b) }
     }
 
-    public func callAsFunction(_ x: Tensor) throws -> Tensor { try linear(x, weight: weight, bias: bias) }
+    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+        if let adapter { return try adapter.forward(x, through: self) }
+        return try linear(x, weight: weight, bias: bias)
+    }
 }
 
 /// A lookup table [count, dim]; initialised N(0, 1) like PyTorch.

@@ -51,6 +51,21 @@ open class Module {
         return m
     }
 
+    /// Takes the parameter registered under `name` out of this module (its key leaves
+    /// `namedParameters` and `stateDict`); returns it, or nil when there is none.
+    @discardableResult
+    public func unregister(parameter name: String) -> Tensor? {
+        guard let i = ownParameters.firstIndex(where: { $0.name == name }) else { return nil }
+        return ownParameters.remove(at: i).tensor
+    }
+
+    /// Takes the child registered under `name` out of this module; returns it, or nil.
+    @discardableResult
+    public func unregister(child name: String) -> Module? {
+        guard let i = children.firstIndex(where: { $0.name == name }) else { return nil }
+        return children.remove(at: i).module
+    }
+
     // MARK: Traversal
 
     /// Every parameter with its dotted key, depth first in registration order.

@@ -187,29 +187,36 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor 
          beta: beta, c: po, ldc: outF)
     var inputs = [x, weight]
     if let bias { inputs.append(bias) }
+    // Keep for backward only what a gradient that will be asked for needs: the input (or its
+    // contiguous copy) for the weight's, the weight for the input's. A frozen weight (LoRA,
+    // IA3, frozen layers) keeps no copy of the input and computes no weight product.
+    let savedX: Tensor? = weight.requiresGrad ? xc : nil
+    let savedW: Tensor? = x.requiresGrad ? wc : nil
     return out.recorded("linear", inputs) { g in
         let gc = g.contiguousData()
         let pg = gc.data
         var gx: Tensor? = nil, gw: Tensor? = nil, gb: Tensor? = nil
-        let tx = x.requiresGrad ? Tensor(uninitialized: x.shape) : nil
-        let tw = weight.requiresGrad ? Tensor(uninitialized: weight.shape) : nil
-        let inputGrad: () -> Void = {
-            guard let tx else { return }
-            gemm(transA: false, transB: false, m: rows, n: inF, k: outF, a: pg, lda: outF, b: wc.data, ldb: inF,
-                 c: tx.data, ldc: inF, parallel: false)
+        let tx = savedW != nil ? Tensor(uninitialized: x.shape) : nil
+        let tw = savedX != nil ? Tensor(uninitialized: weight.shape) : nil
+        let inputGrad: (Bool) -> Void = { parallel in
+            guard let tx, let savedW else { return }
+            gemm(transA: false, transB: false, m: rows, n: inF, k: outF, a: pg, lda: outF, b: savedW.data, ldb: inF,
+                 c: tx.data, ldc: inF, parallel: parallel)
         }
-        let weightGrad: () -> Void = {
-            guard let tw else { return }
-            gemm(transA: true, transB: false, m: outF, n: inF, k: rows, a: pg, lda: outF, b: xc.data, ldb: inF,
-                 c: tw.data, ldc: inF, parallel: false)
+        let weightGrad: (Bool) -> Void = { parallel in
+            guard let tw, let savedX else { return }
+            gemm(transA: true, transB: false, m: outF, n: inF, k: rows, a: pg, lda: outF, b: savedX.data, ldb: inF,
+                 c: tw.data, ldc: inF, parallel: parallel)
         }
         if tx != nil && tw != nil {
             // The two products have the same cost: one per worker, each unsplit, avoids packing
-            // shared operands twice. Same calls as the sequential path, so the same results.
-            Parallel.run(chunks: 2) { $0 == 0 ? inputGrad() : weightGrad() }
+            // shared operands twice.
+            Parallel.run(chunks: 2) { $0 == 0 ? inputGrad(false) : weightGrad(false) }
         } else {
-            inputGrad()
-            weightGrad()
+            // One product (a frozen weight, or an input that needs no gradient): split it by
+            // shape like any other, so it uses every worker.
+            inputGrad(true)
+            weightGrad(true)
         }
         gx = tx
         gw = tw
