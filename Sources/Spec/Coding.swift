@@ -63,8 +63,36 @@ extension FTTransformerSpec {
     public func encode(to encoder: Encoder) throws { try SpecCoding.encode(self, Sections.codec(FTTransformerSpec.self), to: encoder) }
 }
 extension FusionSpec {
-    public init(from decoder: Decoder) throws { self = try SpecCoding.decode(Sections.codec(FusionSpec.self), from: decoder) }
-    public func encode(to encoder: Encoder) throws { try SpecCoding.encode(self, Sections.codec(FusionSpec.self), to: encoder) }
+    public init(from decoder: Decoder) throws { self = try SpecCoding.decode(FusionSections.codec, from: decoder) }
+    public func encode(to encoder: Encoder) throws { try SpecCoding.encode(self, FusionSections.codec, to: encoder) }
+}
+extension FusionMLPSpec {
+    public init(from decoder: Decoder) throws { self = try SpecCoding.decode(Sections.codec(FusionMLPSpec.self), from: decoder) }
+    public func encode(to encoder: Encoder) throws { try SpecCoding.encode(self, Sections.codec(FusionMLPSpec.self), to: encoder) }
+}
+extension FusionTransformerSpec {
+    public init(from decoder: Decoder) throws { self = try SpecCoding.decode(Sections.codec(FusionTransformerSpec.self), from: decoder) }
+    public func encode(to encoder: Encoder) throws { try SpecCoding.encode(self, Sections.codec(FusionTransformerSpec.self), to: encoder) }
+}
+extension LossSpec {
+    public init(from decoder: Decoder) throws { self = try SpecCoding.decode(Sections.codec(LossSpec.self), from: decoder) }
+    public func encode(to encoder: Encoder) throws { try SpecCoding.encode(self, Sections.codec(LossSpec.self), to: encoder) }
+}
+extension MixupSpec {
+    public init(from decoder: Decoder) throws { self = try SpecCoding.decode(Sections.codec(MixupSpec.self), from: decoder) }
+    public func encode(to encoder: Encoder) throws { try SpecCoding.encode(self, Sections.codec(MixupSpec.self), to: encoder) }
+}
+extension LRMonitorSpec {
+    public init(from decoder: Decoder) throws { self = try SpecCoding.decode(Sections.codec(LRMonitorSpec.self), from: decoder) }
+    public func encode(to encoder: Encoder) throws { try SpecCoding.encode(self, Sections.codec(LRMonitorSpec.self), to: encoder) }
+}
+extension CSVLoggerSpec {
+    public init(from decoder: Decoder) throws { self = try SpecCoding.decode(Sections.codec(CSVLoggerSpec.self), from: decoder) }
+    public func encode(to encoder: Encoder) throws { try SpecCoding.encode(self, Sections.codec(CSVLoggerSpec.self), to: encoder) }
+}
+extension ProgressSpec {
+    public init(from decoder: Decoder) throws { self = try SpecCoding.decode(Sections.codec(ProgressSpec.self), from: decoder) }
+    public func encode(to encoder: Encoder) throws { try SpecCoding.encode(self, Sections.codec(ProgressSpec.self), to: encoder) }
 }
 extension TrainerSpec {
     public init(from decoder: Decoder) throws { self = try SpecCoding.decode(Sections.codec(TrainerSpec.self), from: decoder) }

@@ -25,14 +25,34 @@ public enum PipelineLoader {
         if root != nil {
             for flag in overrides { Overrides.apply(flag, to: &root!, ctx: ctx) }
         }
-        guard let root else { throw SpecErrors(ctx.errors) }
+        guard var root else { throw SpecErrors(ctx.errors) }
+        let preset = applyPreset(&root, ctx: ctx)
         var spec = Sections.decode(PipelineSpec.self, root, "", ctx)
         guard ctx.errors.isEmpty, spec != nil else { throw SpecErrors(ctx.errors) }
         if ctx.origins["name"] == nil { spec?.name = defaultName(for: file) }
         spec?.file = file
         spec?.sources = ctx.sourceMap
+        spec?.presetReport = preset
         guard let spec else { throw SpecErrors(ctx.errors) }
         return spec
+    }
+
+    /// Puts the values of the preset that `root`'s `preset:` key names under `root` (the file's
+    /// own keys win) and says what it chose. A value that is not a preset name is left for the
+    /// decoder to report.
+    private static func applyPreset(_ root: inout SpecNode, ctx: DecodeContext) -> PresetReport? {
+        guard let entry = root.mapEntries?.first(where: { $0.key == "preset" }),
+              case .scalar(let text, _) = entry.value.kind, let name = PresetName(rawValue: text),
+              let declaringFile = entry.value.origin.fileURL ?? Optional(ctx.topFile) else { return nil }
+        let (values, partial) = Presets.layer(name, declaringFile: declaringFile)
+        let layer = SpecNode(values, origin: entry.value.origin)
+        let own = root
+        root = FileTrees.merge(layer, own)
+        var report = partial
+        report.choices = Presets.leaves(values).map { key, value in
+            PresetReport.Choice(key: key, value: value, applied: !own.has(path: key))
+        }
+        return report
     }
 
     /// The file's stem with characters outside `[A-Za-z0-9._-]` replaced by `_`, at most 64.

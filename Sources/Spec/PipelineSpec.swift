@@ -34,6 +34,13 @@ public struct PipelineSpec: Codable, Equatable, Sendable {
     public var fusion: FusionSpec
     /// Optimisation: optimizer, schedule, epochs, callbacks.
     public var trainer: TrainerSpec
+    /// Parameter-efficient fine-tuning of the pretrained backbones that train.
+    public var peft: PEFTSpec
+    /// The preset whose values sit under the file's own (nil: none).
+    public var preset: PresetName?
+
+    /// What the preset chose and could not find (not encoded; nil without a preset).
+    public var presetReport: PresetReport?
 
     /// The pipeline file the user gave (not encoded).
     public var file: URL
@@ -45,6 +52,7 @@ public struct PipelineSpec: Codable, Equatable, Sendable {
                 problem: ProblemChoice = .auto, metric: Metric? = nil,
                 processors: ProcessorsSpec = ProcessorsSpec(), backbones: BackbonesSpec = BackbonesSpec(),
                 fusion: FusionSpec = FusionSpec(), trainer: TrainerSpec = TrainerSpec(),
+                peft: PEFTSpec = PEFTSpec(), preset: PresetName? = nil,
                 file: URL = URL(fileURLWithPath: "pipeline.yaml"), sources: SourceMap = SourceMap()) {
         self.version = version
         self.name = name
@@ -56,6 +64,8 @@ public struct PipelineSpec: Codable, Equatable, Sendable {
         self.backbones = backbones
         self.fusion = fusion
         self.trainer = trainer
+        self.peft = peft
+        self.preset = preset
         self.file = file
         self.sources = sources
     }
@@ -65,6 +75,7 @@ public struct PipelineSpec: Codable, Equatable, Sendable {
         a.version == b.version && a.name == b.name && a.seed == b.seed && a.data == b.data
             && a.problem == b.problem && a.metric == b.metric && a.processors == b.processors
             && a.backbones == b.backbones && a.fusion == b.fusion && a.trainer == b.trainer
+            && a.peft == b.peft && a.preset == b.preset
     }
 }
 
@@ -411,7 +422,7 @@ public enum TabularBackboneSpec: Codable, Equatable, Sendable {
 }
 
 /// Activation functions of MLP layers.
-public enum Activation: String, Codable, CaseIterable, Sendable { case relu, gelu, silu, tanh }
+public enum Activation: String, Codable, CaseIterable, Sendable { case relu, gelu, silu, tanh, leaky_relu }
 
 /// `backbones.tabular` with `kind: mlp`.
 public struct MLPBackboneSpec: Codable, Equatable, Sendable {
@@ -494,39 +505,134 @@ public struct FTTransformerSpec: Codable, Equatable, Sendable {
 
 // MARK: - Fusion
 
-/// `fusion.kind`.
-public enum FusionKind: String, Codable, CaseIterable, Sendable {
-    /// Concatenate the backbone features and apply an MLP.
-    case mlp
+/// The `fusion:` section, tagged by `kind:`. With a single backbone there is nothing to fuse and
+/// the task head reads the backbone's features directly (as AutoMM does); the section then only
+/// matters for `aux_loss_weight` and `modality_dropout`, which need two or more backbones.
+public enum FusionSpec: Codable, Equatable, Sendable {
+    /// `kind: mlp` — AutoMM's late-fusion MLP (its default).
+    case mlp(FusionMLPSpec)
+    /// `kind: transformer` — FT-Transformer blocks over one token per backbone.
+    case transformer(FusionTransformerSpec)
+
+    /// AutoMM's default: the fusion MLP with its defaults.
+    public init() { self = .mlp(FusionMLPSpec()) }
+
+    /// The YAML `kind` value.
+    public var kind: String {
+        switch self {
+        case .mlp: return "mlp"
+        case .transformer: return "transformer"
+        }
+    }
+    /// Weight of the per-backbone auxiliary heads' losses; nil: no auxiliary heads.
+    public var auxLossWeight: Double? {
+        switch self {
+        case .mlp(let s): return s.auxLossWeight
+        case .transformer(let s): return s.auxLossWeight
+        }
+    }
+    /// Probability of dropping one backbone's features for a training row.
+    public var modalityDropout: Double {
+        switch self {
+        case .mlp(let s): return s.modalityDropout
+        case .transformer(let s): return s.modalityDropout
+        }
+    }
 }
 
-/// The `fusion:` section.
-public struct FusionSpec: Codable, Equatable, Sendable {
-    /// The fusion method.
-    public var kind: FusionKind
-    /// Hidden layer widths after concatenation (empty: a linear head).
+/// How per-backbone adapters size their outputs before concatenation.
+public enum AdaptWidth: String, Codable, CaseIterable, Sendable {
+    /// Every backbone's features are projected to the widest backbone's width.
+    case max
+    /// … to the narrowest backbone's width.
+    case min
+}
+
+/// `fusion: {kind: mlp}`: AutoMM's `fusion_mlp`.
+public struct FusionMLPSpec: Codable, Equatable, Sendable {
+    /// Hidden widths after the adapted features are concatenated.
     public var hidden: [Int]
-    /// Dropout in [0, 1).
+    /// Activation of the hidden units.
+    public var activation: Activation
+    /// Dropout of the hidden units, in [0, 1).
     public var dropout: Double
+    /// Width every backbone's adapter projects to.
+    public var adaptWidth: AdaptWidth
+    /// Weight of the per-backbone auxiliary heads' losses; nil: none.
+    public var auxLossWeight: Double?
+    /// Probability of dropping one backbone's features for a training row, in [0, 1).
+    public var modalityDropout: Double
 
-    /// Every key at its default.
-
+    /// Every key at its default (AutoMM's).
     public init() {
-        self.init(kind: .mlp, hidden: [], dropout: 0.1)
-
+        self.init(hidden: [128], activation: .leaky_relu, dropout: 0.1, adaptWidth: .max, auxLossWeight: nil, modalityDropout: 0)
     }
 
+    /// Every key given.
+    public init(hidden: [Int], activation: Activation, dropout: Double, adaptWidth: AdaptWidth, auxLossWeight: Double?,
+                modalityDropout: Double) {
+        self.hidden = hidden
+        self.activation = activation
+        self.dropout = dropout
+        self.adaptWidth = adaptWidth
+        self.auxLossWeight = auxLossWeight
+        self.modalityDropout = modalityDropout
+    }
+}
+
+/// `fusion: {kind: transformer}`: AutoMM's `fusion_transformer`. The token width is the adapted
+/// width (AutoMM's `adapt_in_features`: the widest backbone's by default); AutoMM's
+/// `hidden_size: 192` feeds a projection its fusion model switches off, so it is not a setting.
+public struct FusionTransformerSpec: Codable, Equatable, Sendable {
+    /// Width every backbone's adapter projects to: the token width; a multiple of `heads`.
+    public var adaptWidth: AdaptWidth
+    /// Transformer blocks.
+    public var blocks: Int
+    /// Attention heads.
+    public var heads: Int
+    /// Hidden width of each block's feed-forward network.
+    public var ffnWidth: Int
+    /// Dropout on attention probabilities, in [0, 1).
+    public var attentionDropout: Double
+    /// Dropout on residual branches, in [0, 1).
+    public var residualDropout: Double
+    /// Dropout inside the feed-forward network, in [0, 1).
+    public var ffnDropout: Double
+    /// Weight of the per-backbone auxiliary heads' losses; nil: none.
+    public var auxLossWeight: Double?
+    /// Probability of dropping one backbone's features for a training row, in [0, 1).
+    public var modalityDropout: Double
+
+    /// Every key at its default (AutoMM's).
+    public init() {
+        self.init(adaptWidth: .max, blocks: 3, heads: 8, ffnWidth: 192, attentionDropout: 0.2, residualDropout: 0.0,
+                  ffnDropout: 0.1, auxLossWeight: nil, modalityDropout: 0)
+    }
 
     /// Every key given.
-
-    public init(kind: FusionKind, hidden: [Int], dropout: Double) {
-        self.kind = kind
-        self.hidden = hidden
-        self.dropout = dropout
+    public init(adaptWidth: AdaptWidth, blocks: Int, heads: Int, ffnWidth: Int, attentionDropout: Double, residualDropout: Double,
+                ffnDropout: Double, auxLossWeight: Double?, modalityDropout: Double) {
+        self.adaptWidth = adaptWidth
+        self.blocks = blocks
+        self.heads = heads
+        self.ffnWidth = ffnWidth
+        self.attentionDropout = attentionDropout
+        self.residualDropout = residualDropout
+        self.ffnDropout = ffnDropout
+        self.auxLossWeight = auxLossWeight
+        self.modalityDropout = modalityDropout
     }
 }
 
 // MARK: - Trainer
+
+/// `trainer.grad_clip_algorithm`.
+public enum GradClipAlgorithm: String, Codable, CaseIterable, Sendable {
+    /// Scale all gradients so their global L2 norm is at most `grad_clip`.
+    case norm
+    /// Clamp every gradient element to [-grad_clip, grad_clip].
+    case value
+}
 
 /// The `trainer:` section.
 public struct TrainerSpec: Codable, Equatable, Sendable {
@@ -538,32 +644,128 @@ public struct TrainerSpec: Codable, Equatable, Sendable {
     public var epochs: Int
     /// Rows per step (1...65536).
     public var batchSize: Int
-    /// Maximum gradient norm; nil disables clipping.
+    /// Gradient clipping threshold; nil disables clipping.
     public var gradClip: Double?
+    /// Whether `gradClip` bounds the global norm or each element.
+    public var gradClipAlgorithm: GradClipAlgorithm
+    /// Batches whose gradients are accumulated into one optimizer step (≥ 1).
+    public var accumulate: Int
+    /// Validate after this fraction of an epoch, in (0, 1] (AutoMM's `val_check_interval`).
+    public var valCheckInterval: Double
+    /// Stop training after this many seconds (the best weights so far are kept); nil: no limit.
+    public var timeLimit: Double?
+    /// Label smoothing of the classification loss, in [0, 1).
+    public var labelSmoothing: Double
+    /// The training loss.
+    public var loss: LossSpec
+    /// Mixup/CutMix of training images; nil: off.
+    public var mixup: MixupSpec?
     /// Callbacks, in order.
     public var callbacks: [CallbackSpec]
 
-    /// `early_stopping {monitor: auto, patience: 10}`, `checkpoint {monitor: auto}`.
+    /// `early_stopping {monitor: auto, patience: 10}`, `checkpoint {monitor: auto, top_k: 3, average: greedy_soup}`.
     public static let defaultCallbacks: [CallbackSpec] = [.earlyStopping(EarlyStoppingSpec()), .checkpoint(CheckpointSpec())]
 
     /// Every key at its default.
-
     public init() {
-        self.init(optimizer: OptimizerSpec(), schedule: ScheduleSpec(), epochs: 30, batchSize: 64, gradClip: 1.0, callbacks: TrainerSpec.defaultCallbacks)
-
+        self.init(optimizer: OptimizerSpec(), schedule: ScheduleSpec(), epochs: 30, batchSize: 64, gradClip: 1.0,
+                  callbacks: TrainerSpec.defaultCallbacks)
     }
 
-
-    /// Every key given.
-
-    public init(optimizer: OptimizerSpec, schedule: ScheduleSpec, epochs: Int, batchSize: Int, gradClip: Double?, callbacks: [CallbackSpec]) {
+    /// Every key given (the newer ones default).
+    public init(optimizer: OptimizerSpec, schedule: ScheduleSpec, epochs: Int, batchSize: Int, gradClip: Double?,
+                gradClipAlgorithm: GradClipAlgorithm = .norm, accumulate: Int = 1, valCheckInterval: Double = 1.0,
+                timeLimit: Double? = nil, labelSmoothing: Double = 0, loss: LossSpec = LossSpec(), mixup: MixupSpec? = nil,
+                callbacks: [CallbackSpec]) {
         self.optimizer = optimizer
         self.schedule = schedule
         self.epochs = epochs
         self.batchSize = batchSize
         self.gradClip = gradClip
+        self.gradClipAlgorithm = gradClipAlgorithm
+        self.accumulate = accumulate
+        self.valCheckInterval = valCheckInterval
+        self.timeLimit = timeLimit
+        self.labelSmoothing = labelSmoothing
+        self.loss = loss
+        self.mixup = mixup
         self.callbacks = callbacks
     }
+}
+
+/// `trainer.loss.kind`.
+public enum LossKind: String, Codable, CaseIterable, Sendable {
+    /// Cross-entropy for classes, mean squared error for regression.
+    case auto
+    case cross_entropy
+    /// Focal loss (classification): down-weights easy examples.
+    case focal
+    case mse
+    case huber
+}
+
+/// `trainer.loss`.
+public struct LossSpec: Codable, Equatable, Sendable {
+    /// The loss function.
+    public var kind: LossKind
+    /// Focal loss γ (≥ 0).
+    public var gamma: Double
+    /// Focal loss per-class weights α (one per class, in label order); nil: equal weights.
+    public var alpha: [Double]?
+    /// Huber loss δ (> 0).
+    public var delta: Double
+
+    /// Every key at its default.
+    public init() { self.init(kind: .auto, gamma: 2.0, alpha: nil, delta: 1.0) }
+
+    /// Every key given.
+    public init(kind: LossKind, gamma: Double, alpha: [Double]?, delta: Double) {
+        self.kind = kind
+        self.gamma = gamma
+        self.alpha = alpha
+        self.delta = delta
+    }
+}
+
+/// `trainer.mixup`: timm's Mixup/CutMix over image batches (AutoMM's `data.mixup`).
+public struct MixupSpec: Codable, Equatable, Sendable {
+    /// Beta(α, α) for mixup; 0 turns mixup off.
+    public var mixupAlpha: Double
+    /// Beta(α, α) for CutMix; 0 turns CutMix off.
+    public var cutmixAlpha: Double
+    /// Probability that a batch is mixed at all.
+    public var prob: Double
+    /// Probability of CutMix rather than mixup when both are on.
+    public var switchProb: Double
+    /// Label smoothing of the mixed targets.
+    public var labelSmoothing: Double
+    /// The first epoch without mixing (AutoMM turns it off for the last epochs); nil: never off.
+    public var turnOffEpoch: Int?
+
+    /// Every key at its default (AutoMM's).
+    public init() {
+        self.init(mixupAlpha: 0.8, cutmixAlpha: 1.0, prob: 1.0, switchProb: 0.5, labelSmoothing: 0.1, turnOffEpoch: 5)
+    }
+
+    /// Every key given.
+    public init(mixupAlpha: Double, cutmixAlpha: Double, prob: Double, switchProb: Double, labelSmoothing: Double, turnOffEpoch: Int?) {
+        self.mixupAlpha = mixupAlpha
+        self.cutmixAlpha = cutmixAlpha
+        self.prob = prob
+        self.switchProb = switchProb
+        self.labelSmoothing = labelSmoothing
+        self.turnOffEpoch = turnOffEpoch
+    }
+}
+
+/// `trainer.optimizer.lr_choice`: how learning rates differ across the network (AutoMM's).
+public enum LRChoice: String, Codable, CaseIterable, Sendable {
+    /// Lower layers of pretrained backbones learn more slowly: lr × lr_decay^(depth below the top).
+    case layerwise_decay
+    /// Pretrained backbones at lr, fusion and heads at lr × lr_mult.
+    case two_stages
+    /// One learning rate everywhere.
+    case single
 }
 
 /// `trainer.optimizer.kind`.
@@ -585,18 +787,21 @@ public struct OptimizerSpec: Codable, Equatable, Sendable {
     public var momentum: Double
     /// Nesterov momentum (sgd only).
     public var nesterov: Bool
+    /// How learning rates differ across the network.
+    public var lrChoice: LRChoice
+    /// Per-layer decay factor of `layerwise_decay`, in (0, 1].
+    public var lrDecay: Double
+    /// Learning-rate multiplier of the fusion module and heads with `two_stages` (> 0).
+    public var lrMult: Double
 
     /// Every key at its default.
-
     public init() {
         self.init(kind: .adamw, lr: 1.0e-3, weightDecay: 1.0e-4, betas: [0.9, 0.999], eps: 1.0e-8, momentum: 0.9, nesterov: false)
-
     }
 
-
-    /// Every key given.
-
-    public init(kind: OptimizerKind, lr: Double, weightDecay: Double, betas: [Double], eps: Double, momentum: Double, nesterov: Bool) {
+    /// Every key given (the learning-rate choice defaults to AutoMM's layer-wise decay 0.9).
+    public init(kind: OptimizerKind, lr: Double, weightDecay: Double, betas: [Double], eps: Double, momentum: Double, nesterov: Bool,
+                lrChoice: LRChoice = .layerwise_decay, lrDecay: Double = 0.9, lrMult: Double = 1) {
         self.kind = kind
         self.lr = lr
         self.weightDecay = weightDecay
@@ -604,6 +809,9 @@ public struct OptimizerSpec: Codable, Equatable, Sendable {
         self.eps = eps
         self.momentum = momentum
         self.nesterov = nesterov
+        self.lrChoice = lrChoice
+        self.lrDecay = lrDecay
+        self.lrMult = lrMult
     }
 }
 
@@ -641,18 +849,75 @@ public struct ScheduleSpec: Codable, Equatable, Sendable {
 
 /// One item of `trainer.callbacks`, a one-key mapping (`- early_stopping: {patience: 3}`).
 public enum CallbackSpec: Codable, Equatable, Sendable {
-    /// Stop when the monitored value has not improved for `patience` epochs.
+    /// Stop when the monitored value has not improved for `patience` validations.
     case earlyStopping(EarlyStoppingSpec)
-    /// Keep the best epoch's weights and restore them at the end.
+    /// Keep the best validations' weights and end with the best one or an average of them.
     case checkpoint(CheckpointSpec)
+    /// Record every step's learning rate per parameter group (the run's `lr.csv`).
+    case lrMonitor(LRMonitorSpec)
+    /// Write the validation rows to a CSV file while training runs.
+    case csvLogger(CSVLoggerSpec)
+    /// How progress is shown.
+    case progress(ProgressSpec)
 
     /// The YAML key of this callback.
     public var key: String {
         switch self {
         case .earlyStopping: return "early_stopping"
         case .checkpoint: return "checkpoint"
+        case .lrMonitor: return "lr_monitor"
+        case .csvLogger: return "csv_logger"
+        case .progress: return "progress"
         }
     }
+
+    /// The monitored key and mode of a callback that watches one.
+    public var monitored: (monitor: String, mode: MonitorModeSpec)? {
+        switch self {
+        case .earlyStopping(let s): return (s.monitor, s.mode)
+        case .checkpoint(let s): return (s.monitor, s.mode)
+        case .lrMonitor, .csvLogger, .progress: return nil
+        }
+    }
+}
+
+/// `lr_monitor` callback options (none yet).
+public struct LRMonitorSpec: Codable, Equatable, Sendable {
+    public init() {}
+}
+
+/// `csv_logger` callback options.
+public struct CSVLoggerSpec: Codable, Equatable, Sendable {
+    /// Where the live CSV goes, relative to the pipeline file; `{name}` is the pipeline's name.
+    public var path: String
+
+    /// Every key at its default.
+    public init() { self.init(path: "logs/{name}.csv") }
+
+    /// Every key given.
+    public init(path: String) { self.path = path }
+}
+
+/// `progress.style`.
+public enum ProgressStyle: String, Codable, CaseIterable, Sendable {
+    /// A redrawn bar on a terminal, one line per validation otherwise.
+    case auto
+    /// One line per validation.
+    case lines
+    /// Nothing.
+    case none
+}
+
+/// `progress` callback options.
+public struct ProgressSpec: Codable, Equatable, Sendable {
+    /// How progress is shown.
+    public var style: ProgressStyle
+
+    /// Every key at its default.
+    public init() { self.init(style: .auto) }
+
+    /// Every key given.
+    public init(style: ProgressStyle) { self.style = style }
 }
 
 /// Whether a monitored value improves by going down or up; `auto` follows the metric.
@@ -702,26 +967,38 @@ public struct EarlyStoppingSpec: Codable, Equatable, Sendable {
     }
 }
 
+/// How the kept checkpoints become the final weights (AutoMM's `top_k_average_method`).
+public enum CheckpointAverage: String, Codable, CaseIterable, Sendable {
+    /// The single best validation's weights.
+    case best
+    /// The plain average of the top-k weights.
+    case uniform_soup
+    /// Start from the best; add each next-best to the average when the validation score does not get worse.
+    case greedy_soup
+}
+
 /// `checkpoint` callback options.
 public struct CheckpointSpec: Codable, Equatable, Sendable {
     /// `auto`, `val.loss` or `val.<metric>`.
     public var monitor: String
     /// Improvement direction.
     public var mode: MonitorModeSpec
+    /// How many of the best validations' weights are kept (≥ 1).
+    public var topK: Int
+    /// How the kept weights become the final ones.
+    public var average: CheckpointAverage
 
-    /// Every key at its default.
-
+    /// Every key at its default (AutoMM's: the top 3, greedy soup).
     public init() {
         self.init(monitor: "auto", mode: .auto)
-
     }
 
-
     /// Every key given.
-
-    public init(monitor: String, mode: MonitorModeSpec) {
+    public init(monitor: String, mode: MonitorModeSpec, topK: Int = 3, average: CheckpointAverage = .greedy_soup) {
         self.monitor = monitor
         self.mode = mode
+        self.topK = topK
+        self.average = average
     }
 }
 

@@ -26,8 +26,11 @@ extension PipelineSpec: SpecSection {
             Field("metric", \.metric, metricCodec, "The evaluation metric, or `auto` for the problem's default."),
             Field("processors", \.processors, Sections.codec(ProcessorsSpec.self), "How columns are turned into model inputs."),
             Field("backbones", \.backbones, Sections.codec(BackbonesSpec.self), "The backbone network per modality."),
-            Field("fusion", \.fusion, Sections.codec(FusionSpec.self), "How the backbones' features are fused into the prediction head."),
+            Field("fusion", \.fusion, FusionSections.codec, "How the backbones' features are fused into the prediction head."),
             Field("trainer", \.trainer, Sections.codec(TrainerSpec.self), "Optimizer, schedule, epochs, batch size, clipping and callbacks."),
+            Field("peft", \.peft, Sections.codec(PEFTSpec.self), "Parameter-efficient fine-tuning of the pretrained backbones that train."),
+            Field("preset", \.preset, Codecs.optional(Codecs.enumeration(PresetName.self)),
+                  "medium_quality, high_quality or best_quality: AutoMM's presets, sitting under this file's own values (which win); null: none."),
         ]
     }
 
@@ -54,11 +57,7 @@ extension PipelineSpec: SpecSection {
         let metric = spec.metric ?? problem.map(Metric.defaultMetric(for:))
         for (i, callback) in spec.trainer.callbacks.enumerated() {
             let base = "trainer.callbacks[\(i)].\(callback.key)"
-            let (monitor, mode): (String, MonitorModeSpec)
-            switch callback {
-            case .earlyStopping(let s): (monitor, mode) = (s.monitor, s.mode)
-            case .checkpoint(let s): (monitor, mode) = (s.monitor, s.mode)
-            }
+            guard let (monitor, mode) = callback.monitored else { continue }
             var higherIsBetter: Bool? = nil
             switch MonitorTarget(monitor) {
             case .metric(let m)?:
@@ -391,16 +390,56 @@ struct TopLayersSpec: SpecSection {
 
 // MARK: - Fusion
 
-extension FusionSpec: SpecSection {
-    static let title = "fusion"
-    static let summary = "How the backbones' features are combined before the prediction head."
-    static var fields: [Field<FusionSpec>] {
+enum FusionSections {
+    static var codec: Codec<FusionSpec> {
+        Unions.tagged("kind", default: "mlp", [
+            UnionCase("mlp", FusionMLPSpec.self, "AutoMM's late-fusion MLP: per-backbone adapters, concatenation, hidden units, head.",
+                      wrap: FusionSpec.mlp, unwrap: { if case .mlp(let s) = $0 { return s }; return nil }),
+            UnionCase("transformer", FusionTransformerSpec.self, "FT-Transformer blocks over one token per backbone, read out through a [CLS] token.",
+                      wrap: FusionSpec.transformer, unwrap: { if case .transformer(let s) = $0 { return s }; return nil }),
+        ])
+    }
+}
+
+/// `aux_loss_weight`: null or ≥ 0.
+private let auxLossCodec = Codecs.optional(Codecs.double(min: 0))
+private let auxLossSummary = "Weight of per-backbone auxiliary heads' losses added to the fused loss (two or more backbones); null: no auxiliary heads."
+private let modalityDropoutSummary = "Probability that a training row loses one backbone's features (never all of them), in [0, 1)."
+
+extension FusionMLPSpec: SpecSection {
+    static let title = "fusion mlp"
+    static let summary = "AutoMM's fusion MLP: each backbone's features pass an adapter, are concatenated, then hidden units (layer norm → linear → activation → dropout) and the task head."
+    static var fields: [Field<FusionMLPSpec>] {
         [
-            Field("kind", \.kind, Codecs.enumeration(FusionKind.self), "mlp: concatenate the backbone features and apply an MLP."),
-            Field("hidden", \.hidden, Codecs.list(Codecs.int(min: 1)), "Hidden layer widths after concatenation (empty: a linear head)."),
-            Field("dropout", \.dropout, Codecs.double(min: 0, max: 1, maxOpen: true), "Dropout in [0, 1)."),
+            Field("hidden", \.hidden, Codecs.list(Codecs.int(min: 1)), "Hidden widths after concatenation (empty: the head reads the concatenation)."),
+            Field("activation", \.activation, Codecs.enumeration(Activation.self), "Activation of the hidden units."),
+            Field("dropout", \.dropout, Codecs.double(min: 0, max: 1, maxOpen: true), "Dropout of the hidden units, in [0, 1)."),
+            Field("adapt_width", \.adaptWidth, Codecs.enumeration(AdaptWidth.self),
+                  "Project every backbone's features to the widest (max) or narrowest (min) backbone's width before concatenating."),
+            Field("aux_loss_weight", \.auxLossWeight, auxLossCodec, auxLossSummary),
+            Field("modality_dropout", \.modalityDropout, Codecs.double(min: 0, max: 1, maxOpen: true), modalityDropoutSummary),
         ]
     }
+}
+
+extension FusionTransformerSpec: SpecSection {
+    static let title = "fusion transformer"
+    static let summary = "FT-Transformer fusion: each backbone's features become one token; transformer blocks; the head reads a [CLS] token."
+    static var fields: [Field<FusionTransformerSpec>] {
+        [
+            Field("adapt_width", \.adaptWidth, Codecs.enumeration(AdaptWidth.self),
+                  "The token width: the widest (max) or narrowest (min) backbone's feature width, which `heads` must divide."),
+            Field("blocks", \.blocks, Codecs.int(1...64), "Transformer blocks."),
+            Field("heads", \.heads, Codecs.int(min: 1), "Attention heads; must divide the token width."),
+            Field("ffn_width", \.ffnWidth, Codecs.int(min: 1), "Hidden width of each block's feed-forward network."),
+            Field("attention_dropout", \.attentionDropout, Codecs.double(min: 0, max: 1, maxOpen: true), "Dropout on attention probabilities, in [0, 1)."),
+            Field("residual_dropout", \.residualDropout, Codecs.double(min: 0, max: 1, maxOpen: true), "Dropout on residual branches, in [0, 1)."),
+            Field("ffn_dropout", \.ffnDropout, Codecs.double(min: 0, max: 1, maxOpen: true), "Dropout inside the feed-forward network, in [0, 1)."),
+            Field("aux_loss_weight", \.auxLossWeight, auxLossCodec, auxLossSummary),
+            Field("modality_dropout", \.modalityDropout, Codecs.double(min: 0, max: 1, maxOpen: true), modalityDropoutSummary),
+        ]
+    }
+
 }
 
 // MARK: - Trainer
@@ -415,18 +454,49 @@ extension TrainerSpec: SpecSection {
             Field("epochs", \.epochs, Codecs.int(1...100_000), "Passes over the training set."),
             Field("batch_size", \.batchSize, Codecs.int(1...65_536), "Rows per optimisation step."),
             Field("grad_clip", \.gradClip, Codecs.optional(Codecs.double(min: 0, minOpen: true)),
-                  "Clip the global gradient norm to this value (> 0); null disables clipping."),
+                  "Gradient clipping threshold (> 0); null disables clipping."),
+            Field("grad_clip_algorithm", \.gradClipAlgorithm, Codecs.enumeration(GradClipAlgorithm.self),
+                  "norm: scale the gradients so their global L2 norm is at most grad_clip; value: clamp each element to ±grad_clip."),
+            Field("accumulate", \.accumulate, Codecs.int(1...4096),
+                  "Batches whose gradients add up to one optimizer step (the effective batch is batch_size × accumulate)."),
+            Field("val_check_interval", \.valCheckInterval, Codecs.double(min: 0, minOpen: true, max: 1),
+                  "Validate after every this fraction of an epoch, in (0, 1] (AutoMM uses 0.5); early stopping patience counts validations."),
+            Field("time_limit", \.timeLimit, Codecs.optional(Codecs.double(min: 0, minOpen: true)),
+                  "Stop training after this many seconds and keep the best weights so far; null: no limit."),
+            Field("label_smoothing", \.labelSmoothing, Codecs.double(min: 0, max: 1, maxOpen: true),
+                  "Label smoothing of the classification loss, in [0, 1)."),
+            Field("loss", \.loss, Sections.codec(LossSpec.self), "The training loss."),
+            Field("mixup", \.mixup, Codecs.optional(Sections.codec(MixupSpec.self)),
+                  "Mixup/CutMix of training images (classification with fine-tuned image backbones); null: off.",
+                  example: "mixup: {mixup_alpha: 0.8, cutmix_alpha: 1.0}"),
             Field("callbacks", \.callbacks, Codecs.list(callbackCodec),
-                  "Callbacks, each a one-key mapping (`- early_stopping: {patience: 3}`). A list replaces the default; `[]` means none."),
+                  "Callbacks, each a one-key mapping (`- early_stopping: {patience: 3}`). A list replaces the default; `[]` means none (progress is still shown unless a `progress` entry says otherwise)."),
         ]
+    }
+
+    static func validate(_ t: TrainerSpec, _ scope: Scope) {
+        if t.mixup != nil, t.loss.kind != .auto, t.loss.kind != .cross_entropy {
+            scope.fail("mixup", "mixup trains on mixed (soft) targets, which only the cross-entropy loss takes; loss.kind is \(t.loss.kind.rawValue)",
+                       hint: "remove mixup, or use loss: {kind: auto}")
+        }
+        let keys = t.callbacks.map(\.key)
+        for (i, key) in keys.enumerated() where keys[..<i].contains(key) && key != "early_stopping" {
+            scope.fail("callbacks[\(i)]", "the \(key) callback is listed twice", hint: "keep one `\(key)` entry")
+        }
     }
 
     static var callbackCodec: Codec<CallbackSpec> {
         Unions.keyed([
             UnionCase("early_stopping", EarlyStoppingSpec.self, "Stop when the monitored value stops improving.",
                       wrap: CallbackSpec.earlyStopping, unwrap: { if case .earlyStopping(let s) = $0 { return s }; return nil }),
-            UnionCase("checkpoint", CheckpointSpec.self, "Keep the best epoch's weights and restore them at the end.",
+            UnionCase("checkpoint", CheckpointSpec.self, "Keep the top-k validations' weights and end with the best one or their (greedy) average.",
                       wrap: CallbackSpec.checkpoint, unwrap: { if case .checkpoint(let s) = $0 { return s }; return nil }),
+            UnionCase("lr_monitor", LRMonitorSpec.self, "Record every step's learning rate per parameter group in the run's lr.csv.",
+                      wrap: CallbackSpec.lrMonitor, unwrap: { if case .lrMonitor(let s) = $0 { return s }; return nil }),
+            UnionCase("csv_logger", CSVLoggerSpec.self, "Write the validation rows to a CSV file while training runs.",
+                      wrap: CallbackSpec.csvLogger, unwrap: { if case .csvLogger(let s) = $0 { return s }; return nil }),
+            UnionCase("progress", ProgressSpec.self, "How training progress is shown.",
+                      wrap: CallbackSpec.progress, unwrap: { if case .progress(let s) = $0 { return s }; return nil }),
         ], what: "callback")
     }
 }
@@ -446,6 +516,12 @@ extension OptimizerSpec: SpecSection {
             Field("momentum", \.momentum, Codecs.double(min: 0, max: 1, maxOpen: true), "SGD momentum, in [0, 1).",
                   only: "kind: sgd", when: sgd),
             Field("nesterov", \.nesterov, Codecs.bool, "Nesterov momentum.", only: "kind: sgd", when: sgd),
+            Field("lr_choice", \.lrChoice, Codecs.enumeration(LRChoice.self),
+                  "layerwise_decay: lower layers of pretrained backbones get lr × lr_decay^depth-below-top (AutoMM's default); two_stages: backbones at lr, fusion and heads at lr × lr_mult; single: one lr."),
+            Field("lr_decay", \.lrDecay, Codecs.double(min: 0, minOpen: true, max: 1), "Per-layer factor of layerwise_decay, in (0, 1].",
+                  only: "lr_choice: layerwise_decay", when: { $0.lrChoice == .layerwise_decay }),
+            Field("lr_mult", \.lrMult, Codecs.double(min: 0, minOpen: true), "Learning-rate multiplier of the fusion module and heads (> 0).",
+                  only: "lr_choice: two_stages", when: { $0.lrChoice == .two_stages }),
         ]
     }
 
@@ -488,11 +564,73 @@ extension EarlyStoppingSpec: SpecSection {
 
 extension CheckpointSpec: SpecSection {
     static let title = "checkpoint"
-    static let summary = "Keep the best epoch's weights and restore them at the end."
+    static let summary = "Keep the top-k validations' weights and end with the best one or their average."
     static var fields: [Field<CheckpointSpec>] {
         [
             Field("monitor", \.monitor, monitorCodec, "`auto` (val. + the run's metric), `val.loss` or `val.<metric>`."),
             Field("mode", \.mode, Codecs.enumeration(MonitorModeSpec.self), "min or max; auto follows the monitored value."),
+            Field("top_k", \.topK, Codecs.int(1...100), "How many of the best validations' weights are kept (AutoMM: 3)."),
+            Field("average", \.average, Codecs.enumeration(CheckpointAverage.self),
+                  "best: the best one; uniform_soup: their average; greedy_soup: add each next-best to the average while validation does not get worse (AutoMM's default)."),
         ]
+    }
+}
+
+extension LRMonitorSpec: SpecSection {
+    static let title = "lr_monitor"
+    static let summary = "Record every optimizer step's learning rate per parameter group (the run's lr.csv)."
+    static var fields: [Field<LRMonitorSpec>] { [] }
+}
+
+extension CSVLoggerSpec: SpecSection {
+    static let title = "csv_logger"
+    static let summary = "Write one row per validation to a CSV file while training runs (replaced atomically after each row)."
+    static var fields: [Field<CSVLoggerSpec>] {
+        [Field("path", \.path, Codecs.string(nonEmpty: true), "The CSV file, relative to the pipeline file; `{name}` is the pipeline's name.")]
+    }
+}
+
+extension ProgressSpec: SpecSection {
+    static let title = "progress"
+    static let summary = "How training progress is shown."
+    static var fields: [Field<ProgressSpec>] {
+        [Field("style", \.style, Codecs.enumeration(ProgressStyle.self),
+               "auto: a redrawn bar on a terminal, a line per validation otherwise; lines: a line per validation; none: nothing.")]
+    }
+}
+
+extension LossSpec: SpecSection {
+    static let title = "loss"
+    static let summary = "The training loss."
+    static var fields: [Field<LossSpec>] {
+        [
+            Field("kind", \.kind, Codecs.enumeration(LossKind.self),
+                  "auto (cross-entropy for classes, mse for regression), cross_entropy, focal (classification), mse or huber (regression)."),
+            Field("gamma", \.gamma, Codecs.double(min: 0), "Focal loss γ (≥ 0).", only: "kind: focal", when: { $0.kind == .focal }),
+            Field("alpha", \.alpha, Codecs.optional(Codecs.list(Codecs.double(min: 0), minItems: 1)),
+                  "Focal loss per-class weights, in label order; null: equal.", only: "kind: focal", when: { $0.kind == .focal }),
+            Field("delta", \.delta, Codecs.double(min: 0, minOpen: true), "Huber loss δ (> 0).", only: "kind: huber", when: { $0.kind == .huber }),
+        ]
+    }
+}
+
+extension MixupSpec: SpecSection {
+    static let title = "mixup"
+    static let summary = "timm's Mixup/CutMix over batches of training images (AutoMM's data.mixup)."
+    static var fields: [Field<MixupSpec>] {
+        [
+            Field("mixup_alpha", \.mixupAlpha, Codecs.double(min: 0), "Beta(α, α) of mixup (≥ 0; 0 turns mixup off)."),
+            Field("cutmix_alpha", \.cutmixAlpha, Codecs.double(min: 0), "Beta(α, α) of CutMix (≥ 0; 0 turns CutMix off)."),
+            Field("prob", \.prob, Codecs.double(min: 0, max: 1), "Probability that a batch is mixed, in [0, 1]."),
+            Field("switch_prob", \.switchProb, Codecs.double(min: 0, max: 1), "Probability of CutMix rather than mixup when both are on."),
+            Field("label_smoothing", \.labelSmoothing, Codecs.double(min: 0, max: 1, maxOpen: true), "Label smoothing of the mixed targets, in [0, 1)."),
+            Field("turn_off_epoch", \.turnOffEpoch, Codecs.optional(Codecs.int(min: 1)), "The first epoch without mixing; null: mix until the end."),
+        ]
+    }
+
+    static func validate(_ m: MixupSpec, _ scope: Scope) {
+        if m.mixupAlpha == 0 && m.cutmixAlpha == 0 {
+            scope.fail("mixup_alpha", "mixup_alpha and cutmix_alpha are both 0, so nothing is mixed", hint: "set one of them above 0, or mixup: null")
+        }
     }
 }

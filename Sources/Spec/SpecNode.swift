@@ -74,6 +74,16 @@ struct SpecNode: Sendable {
         self.kind = kind
         self.origin = origin
     }
+
+    /// Whether the dotted key `path` (`trainer.optimizer.lr`) names a node in this tree.
+    func has(path: String) -> Bool {
+        var node = self
+        for part in path.split(separator: ".") {
+            guard let next = node.mapEntries?.first(where: { $0.key == part })?.value else { return false }
+            node = next
+        }
+        return true
+    }
 }
 
 /// One `key: value` of a mapping.

@@ -40,9 +40,9 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(predictions.first, "id,x1,x2,color,target,target_predicted,proba_high,proba_low,proba_mid")
         XCTAssertEqual(predictions.count, 61)
 
-        // history.csv has one row per epoch that ran.
+        // history.csv has one row per validation that ran.
         let history = try String(contentsOf: p.url("runs/run/history.csv"), encoding: .utf8).split(separator: "\n")
-        XCTAssertTrue(history.first?.hasPrefix("epoch,train_loss,lr,seconds,") ?? false)
+        XCTAssertTrue(history.first?.hasPrefix("epoch,step,train_loss,lr,seconds,") ?? false, "\(history.first ?? "")")
         XCTAssertGreaterThan(history.count, 1)
     }
 

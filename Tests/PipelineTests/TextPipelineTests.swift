@@ -69,7 +69,8 @@ final class TextPipelineTests: XCTestCase {
 
     func testTopLayersCachesHiddenStatesAndMatchesTheFullPassAtPrediction() throws {
         let p = try project("{checkpoint: ckpt, trainable: {top_layers: 1}, pooling: mean}", epochs: 6)
-        let (result, log) = try p.train(run: "a")
+        // A transformer layer and the fusion MLP train here: the head-only rate 3e-2 is too high for them.
+        let (result, log) = try p.train(overrides: ["trainer.optimizer.lr=1.0e-2"], run: "a")
         XCTAssertGreaterThanOrEqual(result.metrics["test"]?["roc_auc"] ?? 0, 0.8, log.joined(separator: "\n"))
         XCTAssertTrue(log.contains { $0.contains("parameters:") })
         // The run holds the whole encoder (the top layer changed), so it predicts without the checkpoint.

@@ -17,15 +17,27 @@ final class LoaderTests: XCTestCase {
         XCTAssertEqual(spec.processors, ProcessorsSpec())
         XCTAssertEqual(spec.backbones.tabular, .mlp(MLPBackboneSpec(hidden: [128, 128], dropout: 0.1, activation: .relu,
                                                                     embeddingDim: nil, trainable: true, checkpoint: nil)))
-        XCTAssertEqual(spec.fusion, FusionSpec(kind: .mlp, hidden: [], dropout: 0.1))
+        XCTAssertEqual(spec.fusion, .mlp(FusionMLPSpec(hidden: [128], activation: .leaky_relu, dropout: 0.1, adaptWidth: .max,
+                                                        auxLossWeight: nil, modalityDropout: 0)))
+        XCTAssertEqual(spec.peft, PEFTSpec())
+        XCTAssertNil(spec.preset)
+        XCTAssertNil(spec.presetReport)
         let t = spec.trainer
         XCTAssertEqual(t.optimizer, OptimizerSpec(kind: .adamw, lr: 1e-3, weightDecay: 1e-4, betas: [0.9, 0.999], eps: 1e-8, momentum: 0.9, nesterov: false))
+        XCTAssertEqual(t.optimizer.lrChoice, .layerwise_decay)
+        XCTAssertEqual(t.optimizer.lrDecay, 0.9)
+        XCTAssertEqual(t.gradClipAlgorithm, .norm)
+        XCTAssertEqual(t.accumulate, 1)
+        XCTAssertEqual(t.valCheckInterval, 1.0)
+        XCTAssertNil(t.timeLimit)
+        XCTAssertEqual(t.loss, LossSpec())
+        XCTAssertNil(t.mixup)
         XCTAssertEqual(t.schedule, ScheduleSpec(kind: .cosine, warmup: 0.1, power: 1, minLRRatio: 0))
         XCTAssertEqual(t.epochs, 30)
         XCTAssertEqual(t.batchSize, 64)
         XCTAssertEqual(t.gradClip, 1.0)
         XCTAssertEqual(t.callbacks, [.earlyStopping(EarlyStoppingSpec(monitor: "auto", patience: 10, mode: .auto, minDelta: 0)),
-                                     .checkpoint(CheckpointSpec(monitor: "auto", mode: .auto))])
+                                     .checkpoint(CheckpointSpec(monitor: "auto", mode: .auto, topK: 3, average: .greedy_soup))])
         XCTAssertEqual(spec.sources["data.label"], SourceLocation(file: spec.file.relativePath, line: 4, column: 3))
         XCTAssertNil(spec.sources["trainer.epochs"])
     }
@@ -133,7 +145,7 @@ final class LoaderTests: XCTestCase {
         XCTAssertThrowsError(try PipelineLoader.load(url)) { error in
             let text = "\(error)"
             XCTAssertEqual(text, "\(url.relativePath):7:5: error: unknown key 'lrr' in trainer.optimizer; did you mean 'lr'?\n"
-                           + "    hint: known keys: kind, lr, weight_decay, betas, eps, momentum, nesterov")
+                           + "    hint: known keys: kind, lr, weight_decay, betas, eps, momentum, nesterov, lr_choice, lr_decay, lr_mult")
         }
     }
 

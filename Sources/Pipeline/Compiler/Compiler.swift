@@ -26,6 +26,8 @@ public struct CompiledPipeline: Sendable {
     let text: TextCheckpoint?
     /// The image backbone's checkpoint and reading settings; nil without one.
     let image: (checkpoint: ImageCheckpoint, reading: ImageReading, mode: ImageTrainMode)?
+    /// Lines `plan` shows before the stages (how the pretrained backbones are fine-tuned).
+    public var notes: [String] = []
     /// The stages a `train` run needs, in graph order.
     public var targets: [String] {
         graph.nodes.filter { [.train, .evaluate, .predict].contains($0.kind) }.map(\.id)
@@ -216,10 +218,15 @@ public enum Compiler {
             return imageInputs[part].map { text + [$0] } ?? text
         }
 
+        let notes = try PEFTPlan.check(spec)
+        // How progress is shown does not change the model.
+        var keyedTrainer = spec.trainer
+        keyedTrainer.callbacks.removeAll { if case .progress = $0 { return true }; return false }
         var trainComponents: [String: JSONValue] = [
             "backbones": try JSONValue(encoding: spec.backbones),
             "fusion": try JSONValue(encoding: spec.fusion),
-            "trainer": try JSONValue(encoding: spec.trainer),
+            "trainer": try JSONValue(encoding: keyedTrainer),
+            "peft": try JSONValue(encoding: spec.peft),
             "metric": spec.metric.map { .string($0.rawValue) } ?? .string("auto"),
             "seed": .int(Int64(bitPattern: spec.seed)),
             "threads": .int(Int64(threads)),
@@ -251,7 +258,7 @@ public enum Compiler {
             try graph.add(.predict, part: "test", inputs: withEmbedding(["train", "load.test", "encode.test", "fit"], "test"),
                           summary: "predict the test file's rows", components: .object([:]))
         }
-        return CompiledPipeline(spec: spec, graph: graph, sources: sources, threads: threads, text: text, image: image)
+        return CompiledPipeline(spec: spec, graph: graph, sources: sources, threads: threads, text: text, image: image, notes: notes)
     }
 
     private static func trainSummary(_ spec: PipelineSpec, text: TextCheckpoint?) -> String {

@@ -17,8 +17,12 @@ public struct ExecutionPlan {
     }
 
     public let lines: [Line]
+    /// Lines shown before the stages: what a preset chose and could not find, how the
+    /// pretrained backbones are fine-tuned.
+    public let header: [String]
 
     init(compiled: CompiledPipeline, store: ContentStore, pipelineID: String) throws {
+        header = (compiled.spec.presetReport?.lines ?? []) + compiled.notes
         var lines: [Line] = []
         var willRun = Set<String>()
         for node in compiled.graph.nodes {
@@ -68,7 +72,7 @@ public struct ExecutionPlan {
     /// One line per stage, then indented reasons for the stages that run.
     public func render() -> String {
         let width = lines.map(\.node.id.count).max() ?? 0
-        var out: [String] = []
+        var out: [String] = header
         for l in lines {
             let pad = String(repeating: " ", count: width - l.node.id.count)
             switch l.status {

@@ -37,7 +37,7 @@ enum Scoring {
                 let withLabel = positions.indices.filter { !part.targets[positions[$0]].isNaN }
                 if !withLabel.isEmpty {
                     let rows = try indexSelect(logits, axis: 0, indices: withLabel)
-                    let loss = try network.loss(rows, targets: withLabel.map { part.targets[positions[$0]] })
+                    let loss = try network.scoringLoss(rows, targets: withLabel.map { part.targets[positions[$0]] })
                     lossSum += Double(try loss.item()) * Double(withLabel.count)
                     labelled += withLabel.count
                 }

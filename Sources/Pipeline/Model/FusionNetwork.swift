@@ -20,9 +20,14 @@ struct NetworkConfig: Codable, Equatable {
     var text: TextBranchConfig?
     /// The image branch; nil when there is no image column.
     var image: ImageBranchConfig? = nil
-    /// Hidden widths of the fusion MLP over the backbone features (empty: head reads them directly).
+    /// Hidden widths of runpipe's first fusion MLP (runs written before AutoMM's fusion modules;
+    /// empty: the head reads the single backbone's features directly).
     var fusionHidden: [Int]
     var fusionDropout: Float
+    /// AutoMM's fusion module over two or more backbone outputs; nil: no fusion module.
+    var fusionModule: Models.FusionKind? = nil
+    /// The training loss.
+    var loss: TaskLoss = .auto
     var schema: TabularSchema
     var problem: ProblemType
     /// Logits (classes) or 1 for regression.
@@ -162,9 +167,13 @@ struct NetworkBatch {
     var images: [ImageInput] = []
 }
 
-/// Tabular backbone and text encoder → concatenation → fusion MLP → task head.
-/// Parameter keys: `backbone.*`, `text.encoder.*` (when any encoder weight trains), `fusion.<i>.*`,
-/// `head.*`.
+/// Tabular backbone, text encoder and image backbone → AutoMM's fusion module (two or more
+/// backbone outputs) or the task head (one). A backbone output is the tabular backbone's vector,
+/// one pooled vector per text sequence (one, or one per column with `combine: separate`) and the
+/// image columns' pooled vectors, concatenated.
+/// Parameter keys: `backbone.*`, `text.encoder.*` and `image.encoder.*` (when any of their
+/// weights train), `fusion.*` (AutoMM's module: adapters, MLP or blocks, its head) or `head.*`;
+/// runs written before #6 may hold `fusion.<i>.*` + `head.*` (the first fusion MLP).
 final class FusionNetwork: Module {
     let config: NetworkConfig
     let backbone: (any TabularBackbone)?
@@ -176,7 +185,10 @@ final class FusionNetwork: Module {
     let fusion: [Linear]
     let fusionActivation: Layers.Activation = .relu
     let fusionDropout: Dropout?
-    let head: TaskHead
+    /// AutoMM's fusion module (with its own head); nil with a single backbone output.
+    let fusionModule: (any FusionModule)?
+    /// The task head when there is no fusion module.
+    let head: TaskHead?
 
     /// Builds the network. `encoder` is the text encoder when the config has a text branch whose
     /// weights train (pretrained weights already loaded, or to be overwritten by a run's weights).
@@ -196,18 +208,27 @@ final class FusionNetwork: Module {
         }
         self.encoder = encoder
         self.imageEncoder = imageEncoder
-        var width = (backbone?.outputDim ?? 0) + (config.text?.featureWidth ?? 0) + (config.image?.featureWidth ?? 0)
-        guard width > 0 else { throw PipelineError.internalInconsistency("network without inputs") }
-        var layers: [Linear] = []
-        for h in config.fusionHidden {
-            layers.append(Linear(width, h, rng: rng))
-            width = h
+        let widths = FusionNetwork.inputWidths(config, backbone: backbone)
+        guard !widths.isEmpty else { throw PipelineError.internalInconsistency("network without inputs") }
+        if let kind = config.fusionModule {
+            fusionModule = try kind.build(inputWidths: widths, outputs: config.outputs, rng: rng)
+            fusion = []
+            fusionDropout = nil
+            head = nil
+        } else {
+            var width = widths.reduce(0, +)
+            var layers: [Linear] = []
+            for h in config.fusionHidden {
+                layers.append(Linear(width, h, rng: rng))
+                width = h
+            }
+            fusion = layers
+            fusionDropout = config.fusionDropout > 0 && !layers.isEmpty ? Dropout(config.fusionDropout, rng: rng) : nil
+            fusionModule = nil
+            head = try TaskHead(inputDim: width,
+                                kind: config.problem == .regression ? .regression : .classification(classes: config.outputs),
+                                rng: rng)
         }
-        fusion = layers
-        fusionDropout = config.fusionDropout > 0 && !layers.isEmpty ? Dropout(config.fusionDropout, rng: rng) : nil
-        head = try TaskHead(inputDim: width,
-                            kind: config.problem == .regression ? .regression : .classification(classes: config.outputs),
-                            rng: rng)
         super.init()
         if let backbone { register(child: "backbone", backbone) }
         if let encoder, config.text?.mode != .frozen { register(child: "text.encoder", encoder) }
@@ -216,7 +237,8 @@ final class FusionNetwork: Module {
             if case .topBlocks(let n) = image.mode { try freezeImageBelowTop(n, imageEncoder) }
         }
         for (i, l) in fusion.enumerated() { register(child: "fusion.\(i)", l) }
-        register(child: "head", head)
+        if let fusionModule { register(child: "fusion", fusionModule) }
+        if let head { register(child: "head", head) }
         if let text = config.text, let encoder { try freezeBelow(text.firstTrainableLayer, encoder) }
     }
 
@@ -258,8 +280,25 @@ final class FusionNetwork: Module {
         encoder = e
     }
 
+    /// The feature width of each backbone output, in the order `outputs(_:)` produces them.
+    static func inputWidths(_ config: NetworkConfig, backbone: (any TabularBackbone)?) -> [Int] {
+        var widths: [Int] = []
+        if let backbone { widths.append(backbone.outputDim) }
+        if let text = config.text { widths += Array(repeating: text.checkpoint.hidden, count: text.segments) }
+        if let image = config.image { widths.append(image.featureWidth) }
+        return widths
+    }
+
+    /// How many backbone outputs a configuration has (a fusion module needs two or more).
+    static func backboneOutputs(_ config: NetworkConfig) -> Int {
+        (config.backbone == nil ? 0 : 1) + (config.text?.segments ?? 0) + (config.image == nil ? 0 : 1)
+    }
+
     /// Logits `[B, outputs]`.
-    func logits(_ batch: NetworkBatch) throws -> Tensor {
+    func logits(_ batch: NetworkBatch) throws -> Tensor { try outputs(batch).fused }
+
+    /// The fused logits and, with auxiliary heads, each backbone output's own logits.
+    func outputs(_ batch: NetworkBatch) throws -> FusionLogits {
         var features: [Tensor] = []
         if let backbone {
             features.append(try backbone.forward(numeric: batch.numeric, categorical: batch.categorical))
@@ -268,14 +307,17 @@ final class FusionNetwork: Module {
             for input in batch.text { features.append(try textFeatures(input, text)) }
         }
         if let image = config.image {
-            for input in batch.images { features.append(try imageFeatures(input, image)) }
+            let columns = try batch.images.map { try imageFeatures($0, image) }
+            if !columns.isEmpty { features.append(columns.count == 1 ? columns[0] : try concat(columns, axis: 1)) }
         }
+        if let fusionModule { return try fusionModule.logits(features: features) }
+        guard let head else { throw PipelineError.internalInconsistency("a network with neither a fusion module nor a head") }
         var h = features.count == 1 ? features[0] : try concat(features, axis: 1)
         for l in fusion {
             h = try fusionActivation.apply(try l(h))
             if let fusionDropout { h = try fusionDropout(h) }
         }
-        return try head(h)
+        return (try head(h), [])
     }
 
     private func imageFeatures(_ input: ImageInput, _ image: ImageBranchConfig) throws -> Tensor {
@@ -309,11 +351,19 @@ final class FusionNetwork: Module {
         }
     }
 
-    /// The training loss of a batch: cross-entropy over class indices, or MSE on standardised targets.
-    func loss(_ logits: Tensor, targets: [Float]) throws -> Tensor {
-        switch config.problem {
-        case .binary, .multiclass: return try head.loss(logits, classes: targets.map { Int($0) })
-        case .regression: return try head.loss(logits, values: targets)
+    /// The training loss of a batch: `config.loss` on the fused logits, plus the auxiliary heads'
+    /// losses weighted as AutoMM weights them. `soft` replaces the class targets with probability
+    /// rows (mixup).
+    func loss(_ output: FusionLogits, targets: [Float], soft: Tensor? = nil) throws -> Tensor {
+        let task = { (logits: Tensor) throws -> Tensor in
+            try self.config.loss.loss(logits, problem: self.config.problem, targets: targets, soft: soft)
         }
+        if let fusionModule { return try fusionModule.combinedLoss(output, loss: task) }
+        return try task(output.fused)
+    }
+
+    /// The loss validation reports: the training loss of the fused logits alone.
+    func scoringLoss(_ logits: Tensor, targets: [Float]) throws -> Tensor {
+        try config.loss.loss(logits, problem: config.problem, targets: targets, soft: nil)
     }
 }

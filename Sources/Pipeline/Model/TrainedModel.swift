@@ -14,17 +14,21 @@ final class TrainedModel {
     static let configFile = "model.json"
     static let historyFile = "history.csv"
     static let summaryFile = "summary.json"
+    /// Every optimizer step's learning rate per parameter group (with the `lr_monitor` callback).
+    static let learningRatesFile = "lr.csv"
     /// The text checkpoint's config and tokenizer files, copied.
     static let textFolder = "text"
 
     let network: FusionNetwork
     let historyCSV: String
     let summary: TrainSummaryRecord
+    let learningRatesCSV: String?
 
-    init(network: FusionNetwork, historyCSV: String, summary: TrainSummaryRecord) {
+    init(network: FusionNetwork, historyCSV: String, summary: TrainSummaryRecord, learningRatesCSV: String? = nil) {
         self.network = network
         self.historyCSV = historyCSV
         self.summary = summary
+        self.learningRatesCSV = learningRatesCSV
     }
 
     func save(to dir: URL) throws {
@@ -34,6 +38,7 @@ final class TrainedModel {
         try writeJSON(network.config, to: dir.appendingPathComponent(Self.configFile))
         try Data(historyCSV.utf8).write(to: dir.appendingPathComponent(Self.historyFile))
         try writeJSON(summary, to: dir.appendingPathComponent(Self.summaryFile))
+        if let learningRatesCSV { try Data(learningRatesCSV.utf8).write(to: dir.appendingPathComponent(Self.learningRatesFile)) }
         if let text = network.config.text {
             let folder = dir.appendingPathComponent(Self.textFolder, isDirectory: true)
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -71,7 +76,8 @@ final class TrainedModel {
         network.eval()
         let history = (try? String(contentsOf: dir.appendingPathComponent(historyFile), encoding: .utf8)) ?? ""
         let summary = try readJSON(TrainSummaryRecord.self, from: dir.appendingPathComponent(summaryFile))
-        return TrainedModel(network: network, historyCSV: history, summary: summary)
+        let rates = try? String(contentsOf: dir.appendingPathComponent(learningRatesFile), encoding: .utf8)
+        return TrainedModel(network: network, historyCSV: history, summary: summary, learningRatesCSV: rates)
     }
 }
 
