@@ -69,7 +69,7 @@ struct TrainStage {
                 callbacks.append(b)
             }
         }
-        var shown = ["val.loss", "val.\(metric.rawValue)"]
+        var shown = ["val.loss", "val." + (processors.targets?.monitorKey(metric) ?? metric.rawValue)]
         for c in callbacks {
             if let m = c as? any MonitoringCallback, !shown.contains(m.monitor) { shown.append(m.monitor) }
         }
@@ -94,7 +94,7 @@ struct TrainStage {
                     imageSource?.augmentation = (augmentation, spec.seed, trainer.epoch)
                 }
                 let logits = try network.logits(try train.batch(positions, text: config.text?.mode, image: imageSource))
-                return try network.loss(logits, targets: positions.map { train.targets[$0] })
+                return try network.loss(logits, targets: train.targetValues(positions))
             },
             validate: {
                 try Scoring.validationScores(network: network, processors: processors, part: validation,
@@ -158,10 +158,11 @@ struct TrainStage {
                                 at: spec.sources["data.columns"] ?? spec.sources["data.train"],
                                 hint: "check `runpipe inspect` on the training file and the overrides in data.columns")
         }
-        let outputs = processors.problem == .regression ? 1 : processors.classes.count
+        let outputs = processors.targets?.outputCount ?? (processors.problem == .regression ? 1 : processors.classes.count)
         return NetworkConfig(backbone: hasTabular ? backbone : nil, text: textBranch, image: imageBranch,
                              fusionHidden: spec.fusion.hidden, fusionDropout: Float(spec.fusion.dropout),
-                             schema: schema, problem: processors.problem, outputs: outputs, seed: spec.seed)
+                             schema: schema, problem: processors.problem, outputs: outputs, seed: spec.seed,
+                             targets: processors.targets)
     }
 
     /// Loads `backbones.tabular.checkpoint` into the backbone and freezes it when not trainable.
@@ -232,8 +233,14 @@ struct TrainStage {
         let higher: Bool
         let name: String
         switch target {
-        case .auto?: name = "val.\(metric.rawValue)"; higher = metric.higherIsBetter
+        case .auto?: name = "val." + (processors.targets?.monitorKey(metric) ?? metric.rawValue); higher = metric.higherIsBetter
         case .loss?: name = "val.loss"; higher = false
+        case .task(let task, let m)?:
+            try TargetLayout.checkMonitor(processors.targets, task: task, metric: m, text: text, key: key, at: location)
+            name = text; higher = m.higherIsBetter
+        case .metric(let m)? where processors.targets?.namesTasks == true:
+            throw PipelineError("\(key) monitors \(text), which names no task, and this pipeline has several",
+                                at: location, hint: "name the task: val.\(processors.label).\(m.rawValue)")
         case .metric(let m)?:
             guard m.problems.contains(problem) else {
                 throw PipelineError("\(key) monitors \(text), which a \(problem.rawValue) problem does not produce",

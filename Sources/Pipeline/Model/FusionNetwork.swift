@@ -29,6 +29,9 @@ struct NetworkConfig: Codable, Equatable {
     var outputs: Int
     /// Seeds initialisation and dropout.
     var seed: UInt64
+    /// The tasks' blocks of logits and their losses (several label columns or multi-label);
+    /// nil for one binary, multiclass or regression label.
+    var targets: TargetLayout? = nil
 }
 
 /// Which encoder weights train, and so what the pipeline caches in front of the network.
@@ -206,7 +209,7 @@ final class FusionNetwork: Module {
         fusion = layers
         fusionDropout = config.fusionDropout > 0 && !layers.isEmpty ? Dropout(config.fusionDropout, rng: rng) : nil
         head = try TaskHead(inputDim: width,
-                            kind: config.problem == .regression ? .regression : .classification(classes: config.outputs),
+                            kind: config.problem == .regression || config.outputs == 1 ? .regression : .classification(classes: config.outputs),
                             rng: rng)
         super.init()
         if let backbone { register(child: "backbone", backbone) }
@@ -311,7 +314,9 @@ final class FusionNetwork: Module {
 
     /// The training loss of a batch: cross-entropy over class indices, or MSE on standardised targets.
     func loss(_ logits: Tensor, targets: [Float]) throws -> Tensor {
+        if let layout = config.targets { return try layout.loss(logits, targets: targets) }
         switch config.problem {
+        case .multilabel: throw PipelineError.internalInconsistency("a multi-label network without its target layout")
         case .binary, .multiclass: return try head.loss(logits, classes: targets.map { Int($0) })
         case .regression: return try head.loss(logits, values: targets)
         }
