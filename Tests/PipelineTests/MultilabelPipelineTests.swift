@@ -100,6 +100,12 @@ final class MultilabelPipelineTests: XCTestCase {
         for key in ["val.loss", "val.kind.accuracy", "val.size.rmse", "val.genres.f1_micro"] {
             XCTAssertTrue(history.contains(key), history)
         }
+
+        // A forced rerun reproduces the weights bit for bit, so every number is the same.
+        let (again, _) = try p.train(run: "again", force: true)
+        XCTAssertEqual(again.metrics, result.metrics)
+        XCTAssertEqual(try Data(contentsOf: p.url("runs/again/model/model.safetensors")),
+                       try Data(contentsOf: p.url("runs/run/model/model.safetensors")))
     }
 
     func testBadLabelInputFailsBeforeTrainingWithTheKey() throws {
