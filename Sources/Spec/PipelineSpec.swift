@@ -110,6 +110,8 @@ public struct DataSpec: Codable, Equatable, Sendable {
     public var labels: [String]
     /// What separates the labels in a cell of a label-set column (`problem: multilabel` on one column).
     public var labelSeparator: String
+    /// With several label columns: each task's weight in the summed loss (unnamed tasks: 1).
+    public var labelWeights: [String: Double]
     /// Per-column modality overrides (column name → modality or `ignore`).
     public var columns: [String: ColumnOverride]
     /// Cell values read as missing.
@@ -135,6 +137,7 @@ public struct DataSpec: Codable, Equatable, Sendable {
         self.validation = validation
         self.labels = [label]
         self.labelSeparator = ";"
+        self.labelWeights = [:]
         self.columns = columns
         self.missingValues = missingValues
         self.format = format

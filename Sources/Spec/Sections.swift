@@ -151,6 +151,8 @@ extension DataSpec: SpecSection {
                   required: true, example: "label: target"),
             Field("label_separator", \.labelSeparator, Codecs.string(nonEmpty: true),
                   "What separates labels in a cell of a label-set column (`problem: multilabel` on one column); cells may also be JSON lists."),
+            Field("label_weights", \.labelWeights, Codecs.dictionary(Codecs.double(min: 0, minOpen: true)),
+                  "With several label columns: label column → weight of its task's loss in the sum (> 0; tasks not named weigh 1)."),
             Field("columns", \.columns, Codecs.dictionary(Codecs.enumeration(ColumnOverride.self)),
                   "Per-column modality overrides: column name → numeric, categorical, text, image or ignore."),
             Field("missing_values", \.missingValues, Codecs.list(Codecs.string()), "Cell values read as missing."),

@@ -106,6 +106,12 @@ final class MultilabelPipelineTests: XCTestCase {
         XCTAssertEqual(again.metrics, result.metrics)
         XCTAssertEqual(try Data(contentsOf: p.url("runs/again/model/model.safetensors")),
                        try Data(contentsOf: p.url("runs/run/model/model.safetensors")))
+
+        // Loss weights retrain, and only train and what follows it.
+        let (weighted, _) = try p.train(overrides: ["data.label_weights={size: 0.25}"], run: "weighted")
+        XCTAssertEqual(weighted.stageStatus.first { $0.stage == "fit" }?.cached, true)
+        XCTAssertEqual(weighted.stageStatus.first { $0.stage == "train" }?.cached, false)
+        XCTAssertNotEqual(weighted.metrics["test"]?["size.rmse"], test["size.rmse"])
     }
 
     func testBadLabelInputFailsBeforeTrainingWithTheKey() throws {

@@ -44,6 +44,16 @@ final class TargetLossTests: XCTestCase {
         for (g, e) in zip(grad, c.gradient) { XCTAssertEqual(Double(g), e, accuracy: 1e-6) }
     }
 
+    func testLossWeightsScaleEachTask() throws {
+        let c = try fixture()
+        let logits = try Tensor(c.logits.map { Float($0) }, shape: [5, 6])
+        let targets = c.targets.map { Float($0) }
+        func loss(_ weights: [String: Double]) throws -> Float { try layout.weighted(weights).loss(logits, targets: targets).item() }
+        let parts = try ["kind", "size", "tags"].map { name in try loss([name: 2]) - loss([:]) }
+        XCTAssertEqual(parts.reduce(0, +), try loss([:]), accuracy: 1e-5, "doubling each task adds that task's loss once")
+        XCTAssertEqual(try loss(["kind": 0.5, "size": 0.5, "tags": 0.5]), 0.5 * (try loss([:])), accuracy: 1e-5)
+    }
+
     func testGradientMatchesFiniteDifferences() throws {
         let c = try fixture()
         let base = c.logits.map { Float($0) }

@@ -71,6 +71,14 @@ final class LabelTests: XCTestCase {
             "10:24 monitor 'val.accuracy' names no task, and this pipeline has 3",
             "11:20 monitor 'val.speces.accuracy': 'speces' is not a task of this pipeline; did you mean 'species'?",
         ])
+        XCTAssertEqual(brief(try errors(minimalYAML.replacingOccurrences(of: "label: target", with: "label: [a, b]\n  label_weights: {a: 2, c: 1, b: 0}"))), [
+            "5:34 data.label_weights.b must be > 0, found 0",
+        ])
+        XCTAssertEqual(brief(try errors(minimalYAML.replacingOccurrences(of: "label: target", with: "label: [a, b]\n  label_weights: {a: 2, bb: 1}"))), [
+            "5:25 data.label_weights names 'bb', which is not a label column; did you mean 'b'?",
+        ])
+        XCTAssertEqual(brief(try errors(minimalYAML + "  label_weights: {target: 2}\n")),
+                       ["5:19 data.label_weights applies only with several tasks, and this pipeline has one"])
         XCTAssertEqual(brief(try errors(minimalYAML.replacingOccurrences(of: "label: target", with: "label: []"))),
                        ["4:10 data.label must have at least 1 item, found 0"])
         XCTAssertEqual(brief(try errors(minimalYAML + "trainer:\n  callbacks: [{checkpoint: {monitor: val.target.accuracy}}]\n")),

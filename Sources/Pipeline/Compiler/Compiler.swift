@@ -231,6 +231,9 @@ public enum Compiler {
             "threads": .int(Int64(threads)),
             "runpipe": .string(runpipeVersion),
         ]
+        if !spec.data.labelWeights.isEmpty {
+            trainComponents["label_weights"] = try JSONValue(encoding: spec.data.labelWeights)
+        }
         if let text {
             // The checkpoint's content, not its path: moving the folder keeps the cache.
             trainComponents["text_checkpoint"] = .object([

@@ -162,7 +162,7 @@ struct TrainStage {
         return NetworkConfig(backbone: hasTabular ? backbone : nil, text: textBranch, image: imageBranch,
                              fusionHidden: spec.fusion.hidden, fusionDropout: Float(spec.fusion.dropout),
                              schema: schema, problem: processors.problem, outputs: outputs, seed: spec.seed,
-                             targets: processors.targets)
+                             targets: processors.targets?.weighted(spec.data.labelWeights))
     }
 
     /// Loads `backbones.tabular.checkpoint` into the backbone and freezes it when not trainable.

@@ -14,8 +14,9 @@ import Training
 // - each row's targets are a block of floats per task (class index, standardised value, or
 //   one 0/1 indicator per label); NaN marks a missing label, and a row trains and scores only
 //   when every task has its label;
-// - the loss is the plain sum of the tasks' mean losses (cross-entropy, MSE on standardised
-//   targets, binary cross-entropy with logits);
+// - the loss is the sum of the tasks' mean losses (cross-entropy, MSE on standardised
+//   targets, binary cross-entropy with logits), each times its `data.label_weights` weight (1
+//   by default);
 // - metrics are per task, `<task>.<metric>` (`val.species.accuracy`), except for a single
 //   multi-label task, whose keys stay `<metric>`.
 
@@ -37,6 +38,8 @@ struct TargetTask: Codable, Equatable {
     var label: LabelProcessor?
     /// Multi-label tasks.
     var multilabel: MultiLabelProcessor?
+    /// The task's weight in the summed loss; nil means 1.
+    var weight: Double? = nil
 
     /// Logits of the task.
     var outputs: Int {
@@ -144,6 +147,13 @@ struct TargetLayout: Codable, Equatable {
         return TargetLayout(tasks: fitted, separator: spec.data.labelSeparator)
     }
 
+    /// The layout with each named task's loss weight (`data.label_weights`; others weigh 1).
+    func weighted(_ weights: [String: Double]) -> TargetLayout {
+        var out = self
+        for i in out.tasks.indices { out.tasks[i].weight = weights[out.tasks[i].name] }
+        return out
+    }
+
     // MARK: - Encoding
 
     /// Targets of every row of `part`, row-major [rows × targetWidth] (NaN: missing label), and
@@ -179,8 +189,8 @@ struct TargetLayout: Codable, Equatable {
 
     // MARK: - Loss and outputs
 
-    /// The sum of the tasks' mean losses over a batch: `logits` [B, outputCount], `targets`
-    /// row-major [B × targetWidth] without NaN.
+    /// The weighted sum of the tasks' mean losses over a batch: `logits` [B, outputCount],
+    /// `targets` row-major [B × targetWidth] without NaN.
     func loss(_ logits: Tensor, targets: [Float]) throws -> Tensor {
         let b = logits.shape[0], w = targetWidth
         guard logits.rank == 2, logits.shape[1] == outputCount, targets.count == b * w else {
@@ -191,7 +201,7 @@ struct TargetLayout: Codable, Equatable {
         for (task, offset) in zip(tasks, offsets) {
             let block = try logits.slice(axis: 1, start: offset.logit, end: offset.logit + task.outputs)
             let column = { (j: Int) in (0..<b).map { targets[$0 * w + offset.target + j] } }
-            let l: Tensor
+            var l: Tensor
             switch task.problem {
             case .binary, .multiclass:
                 l = try crossEntropy(block, targets: column(0).map { Int($0) })
@@ -204,6 +214,7 @@ struct TargetLayout: Codable, Equatable {
                 }
                 l = try binaryCrossEntropyWithLogits(block, targets: try Tensor(y, shape: [b, task.width]))
             }
+            if let w = task.weight, w != 1 { l = try l * Float(w) }
             total = try total.map { try $0 + l } ?? l
         }
         guard let total else { throw PipelineError.internalInconsistency("a target layout without tasks") }
