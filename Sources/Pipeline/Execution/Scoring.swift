@@ -43,16 +43,18 @@ enum Scoring {
                     labelled += withLabel.count
                 }
                 let out: [Float]
-                switch processors.problem {
-                case _ where layout != nil:
+                if let layout {
                     // Several tasks or multi-label: each task's block of logits read as its problem reads it.
-                    out = try layout?.outputs(logits) ?? []
-                case .multilabel:
-                    throw PipelineError.internalInconsistency("a multi-label problem without its target layout")
-                case .binary, .multiclass:
-                    out = try softmax(logits, axis: -1).toArray()
-                case .regression:
-                    out = logits.toArray().map { Float(processors.labelProcessor.inverse(Double($0))) }
+                    out = try layout.outputs(logits)
+                } else {
+                    switch processors.problem {
+                    case .multilabel:
+                        throw PipelineError.internalInconsistency("a multi-label problem without its target layout")
+                    case .binary, .multiclass:
+                        out = try softmax(logits, axis: -1).toArray()
+                    case .regression:
+                        out = logits.toArray().map { Float(processors.labelProcessor.inverse(Double($0))) }
+                    }
                 }
                 for (i, row) in positions.enumerated() {
                     for j in 0..<width { values[row * width + j] = out[i * width + j] }
