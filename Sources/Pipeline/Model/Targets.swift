@@ -276,8 +276,8 @@ struct TargetLayout: Codable, Equatable {
         return scores
     }
 
-    /// The first task's problem and the monitor key of `metric` on it (`<task>.<metric>` when
-    /// tasks are named).
+    /// The key of `metric` on the first task, without `val.`: `<task>.<metric>` when tasks are
+    /// named, else `<metric>`.
     func monitorKey(_ metric: Metric) -> String {
         (tasks.first.map(prefix) ?? "") + metric.rawValue
     }
