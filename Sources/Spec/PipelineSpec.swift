@@ -83,13 +83,26 @@ public struct PipelineSpec: Codable, Equatable, Sendable {
 public enum ProblemChoice: Codable, Equatable, Hashable, Sendable {
     /// Infer from the label column (`problem: auto`).
     case auto
-    /// A problem type chosen in the file.
+    /// A problem type chosen in the file. With several label columns it applies to each of
+    /// them, except `multilabel`, which makes the columns (all binary) one multi-label task.
     case fixed(ProblemType)
+    /// One problem type per label column (`problem: {species: multiclass}`); columns not
+    /// named are inferred. `multilabel` here means a column of label sets.
+    case perTask([String: ProblemType])
 
-    /// The fixed problem type, or nil for `auto`.
+    /// The fixed problem type, or nil for `auto` and per-task choices.
     public var fixed: ProblemType? {
         if case .fixed(let p) = self { return p }
         return nil
+    }
+
+    /// The problem type the file sets for label column `task`, or nil to infer it.
+    public func problem(for task: String) -> ProblemType? {
+        switch self {
+        case .auto: return nil
+        case .fixed(let p): return p
+        case .perTask(let map): return map[task]
+        }
     }
 }
 
@@ -103,8 +116,13 @@ public struct DataSpec: Codable, Equatable, Sendable {
     public var test: String?
     /// How the validation set is made: a file, or a holdout split of `train`.
     public var validation: ValidationSpec
-    /// The label column.
-    public var label: String
+    /// The label columns, at least one: each is a task, or with `problem: multilabel` the
+    /// binary columns of one multi-label task.
+    public var labels: [String]
+    /// What separates the labels in a cell of a label-set column (`problem: multilabel` on one column).
+    public var labelSeparator: String
+    /// With several label columns: each task's weight in the summed loss (unnamed tasks: 1).
+    public var labelWeights: [String: Double]
     /// Per-column modality overrides (column name → modality or `ignore`).
     public var columns: [String: ColumnOverride]
     /// Cell values read as missing.
@@ -115,6 +133,12 @@ public struct DataSpec: Codable, Equatable, Sendable {
     /// The default missing-value markers.
     public static let defaultMissingValues = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
 
+    /// The first label column (the only one of a single-task pipeline); setting it makes it the only one.
+    public var label: String {
+        get { labels.first ?? "" }
+        set { labels = [newValue] }
+    }
+
     /// A data section; everything but `train` and `label` defaults.
     public init(train: String, test: String? = nil, validation: ValidationSpec = .holdout(fraction: 0.2, stratify: true),
                 label: String, columns: [String: ColumnOverride] = [:],
@@ -122,7 +146,9 @@ public struct DataSpec: Codable, Equatable, Sendable {
         self.train = train
         self.test = test
         self.validation = validation
-        self.label = label
+        self.labels = [label]
+        self.labelSeparator = ";"
+        self.labelWeights = [:]
         self.columns = columns
         self.missingValues = missingValues
         self.format = format
@@ -923,18 +949,25 @@ public struct ProgressSpec: Codable, Equatable, Sendable {
 /// Whether a monitored value improves by going down or up; `auto` follows the metric.
 public enum MonitorModeSpec: String, Codable, CaseIterable, Sendable { case auto, min, max }
 
-/// What a callback watches: `auto` (`val.` + the run's metric), `val.loss` or `val.<metric>`.
+/// What a callback watches: `auto` (`val.` + the run's metric), `val.loss`, `val.<metric>` or,
+/// with several label columns, `val.<task>.<metric>`.
 public enum MonitorTarget: Equatable, Hashable, Sendable {
     case auto
     case loss
     case metric(Metric)
+    /// A metric of one task of a multi-task pipeline.
+    case task(String, Metric)
 
     /// Parses a monitor string; nil when it is not one of the accepted forms.
     public init?(_ text: String) {
         if text == "auto" { self = .auto; return }
         if text == "val.loss" { self = .loss; return }
-        guard text.hasPrefix("val."), let m = Metric(rawValue: String(text.dropFirst(4))) else { return nil }
-        self = .metric(m)
+        guard text.hasPrefix("val.") else { return nil }
+        let rest = text.dropFirst(4)
+        if let m = Metric(rawValue: String(rest)) { self = .metric(m); return }
+        guard let dot = rest.lastIndex(of: "."), dot > rest.startIndex,
+              let m = Metric(rawValue: String(rest[rest.index(after: dot)...])) else { return nil }
+        self = .task(String(rest[..<dot]), m)
     }
 }
 

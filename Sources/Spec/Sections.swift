@@ -22,7 +22,10 @@ extension PipelineSpec: SpecSection {
             Field("seed", \.seed, Codecs.uint64, "Seed of every random choice: splits, initialisation, dropout, shuffling."),
             Field("data", \.data, Sections.codec(DataSpec.self), "Where the data comes from and how its columns are read.",
                   required: true, example: "data: {train: train.csv, label: target}"),
-            Field("problem", \.problem, problemCodec, "The problem type, or `auto` to infer it from the label column."),
+            Field("problem", \.problem, problemCodec,
+                  "The problem type, or `auto` to infer it from the label column; with several label columns one type for all, "
+                  + "`multilabel` (the columns are the binary labels of one task), or a mapping label column → type (others inferred). "
+                  + "`multilabel` is never inferred."),
             Field("metric", \.metric, metricCodec, "The evaluation metric, or `auto` for the problem's default."),
             Field("processors", \.processors, Sections.codec(ProcessorsSpec.self), "How columns are turned into model inputs."),
             Field("backbones", \.backbones, Sections.codec(BackbonesSpec.self), "The backbone network per modality."),
@@ -36,9 +39,19 @@ extension PipelineSpec: SpecSection {
 
     static var problemCodec: Codec<ProblemChoice> {
         let w = Codecs.words(["auto"] + ProblemType.allCases.map(\.rawValue), what: "problem")
-        return Codec(schema: w.schema, decode: { node, path, ctx in
-            w.decode(node, path, ctx).map { ProblemType(rawValue: $0).map(ProblemChoice.fixed) ?? .auto }
-        }, encode: { .string($0.fixed?.rawValue ?? "auto") })
+        let perTask = Codecs.dictionary(Codecs.enumeration(ProblemType.self))
+        return Codec(schema: {
+            .object([("oneOf", .list([w.schema(), perTask.schema().adding([("description", .string("Label column → problem type."))])]))])
+        }, decode: { node, path, ctx in
+            if node.mapEntries != nil { return perTask.decode(node, path, ctx).map(ProblemChoice.perTask) }
+            return w.decode(node, path, ctx).map { ProblemType(rawValue: $0).map(ProblemChoice.fixed) ?? .auto }
+        }, encode: { choice in
+            switch choice {
+            case .auto: return .string("auto")
+            case .fixed(let p): return .string(p.rawValue)
+            case .perTask(let map): return perTask.encode(map)
+            }
+        })
     }
 
     static var metricCodec: Codec<Metric?> {
@@ -49,7 +62,10 @@ extension PipelineSpec: SpecSection {
     }
 
     static func validate(_ spec: PipelineSpec, _ scope: Scope) {
-        let problem = spec.problem.fixed
+        validateLabels(spec, scope)
+        let multiTask = spec.isMultiTask
+        // With several tasks the run's metric and `auto` monitor are the first task's.
+        let problem = multiTask ? spec.problem.problem(for: spec.data.label) : spec.problem.fixed
         if let m = spec.metric, let p = problem, !m.problems.contains(p) {
             scope.fail("metric", "metric '\(m.rawValue)' does not apply to problem '\(p.rawValue)'",
                        hint: "use one of: \(Metric.allCases.filter { $0.problems.contains(p) }.map(\.rawValue).joined(separator: ", "))")
@@ -60,6 +76,24 @@ extension PipelineSpec: SpecSection {
             guard let (monitor, mode) = callback.monitored else { continue }
             var higherIsBetter: Bool? = nil
             switch MonitorTarget(monitor) {
+            case .metric(let m)? where multiTask:
+                scope.fail(base + ".monitor", "monitor '\(monitor)' names no task, and this pipeline has \(spec.data.labels.count)",
+                           hint: "name the task: val.\(spec.data.label).\(m.rawValue)")
+                continue
+            case .task(let task, let m)?:
+                guard multiTask, spec.data.labels.contains(task) else {
+                    let hint = multiTask ? "use val.<task>.<metric> with a task among \(spec.data.labels.joined(separator: ", "))"
+                        : "this pipeline has one task: monitor val.\(m.rawValue)"
+                    scope.fail(base + ".monitor", "monitor '\(monitor)': '\(task)' is not a task of this pipeline\(Suggest.didYouMean(task, spec.data.labels))",
+                               hint: hint)
+                    continue
+                }
+                if let p = spec.problem.problem(for: task), !m.problems.contains(p) {
+                    scope.fail(base + ".monitor", "monitor '\(monitor)' is not computed for task '\(task)' (\(p.rawValue))",
+                               hint: "use one of: \(Metric.standardSet(for: p).map { "val.\(task).\($0.rawValue)" }.joined(separator: ", "))")
+                    continue
+                }
+                higherIsBetter = m.higherIsBetter
             case .metric(let m)?:
                 if let p = problem, !m.problems.contains(p) {
                     scope.fail(base + ".monitor", "monitor '\(monitor)' is not computed for problem '\(p.rawValue)'",
@@ -110,13 +144,32 @@ extension DataSpec: SpecSection {
             Field("test", \.test, Codecs.optional(Codecs.string(nonEmpty: true)), "Path of a test table evaluated after training, or null."),
             Field("validation", \.validation, validationCodec,
                   "Validation data: a path to a table, or a holdout split of the training rows `{fraction, stratify}`."),
-            Field("label", \.label, Codecs.string(nonEmpty: true), "The label (target) column.", required: true, example: "label: target"),
+            Field("label", \.labels, labelsCodec,
+                  "The label (target) column, or a list of them: each a task of its own (one head each, losses summed), "
+                  + "or with `problem: multilabel` the binary columns of one multi-label task.",
+                  required: true, example: "label: target"),
+            Field("label_separator", \.labelSeparator, Codecs.string(nonEmpty: true),
+                  "What separates labels in a cell of a label-set column (`problem: multilabel` on one column); cells may also be JSON lists."),
+            Field("label_weights", \.labelWeights, Codecs.dictionary(Codecs.double(min: 0, minOpen: true)),
+                  "With several label columns: label column → weight of its task's loss in the sum (> 0; tasks not named weigh 1)."),
             Field("columns", \.columns, Codecs.dictionary(Codecs.enumeration(ColumnOverride.self)),
                   "Per-column modality overrides: column name → numeric, categorical, text, image or ignore."),
             Field("missing_values", \.missingValues, Codecs.list(Codecs.string()), "Cell values read as missing."),
             Field("format", \.format, Codecs.enumeration(DataFormat.self),
                   "Table format; `auto` goes by the file extension (.csv/.tsv → csv, .jsonl/.ndjson → jsonl)."),
         ]
+    }
+
+    /// A column name, or a non-empty list of them (written back as a string when there is one).
+    static var labelsCodec: Codec<[String]> {
+        let one = Codecs.string(nonEmpty: true)
+        let many = Codecs.list(one, minItems: 1)
+        return Codec(schema: {
+            .object([("oneOf", .list([one.schema(), many.schema()]))])
+        }, decode: { node, path, ctx in
+            if case .list = node.kind { return many.decode(node, path, ctx) }
+            return one.decode(node, path, ctx).map { [$0] }
+        }, encode: { $0.count == 1 ? one.encode($0[0]) : many.encode($0) })
     }
 
     static var validationCodec: Codec<ValidationSpec> {
@@ -546,8 +599,18 @@ extension ScheduleSpec: SpecSection {
     }
 }
 
-/// `auto`, `val.loss` or `val.<metric>`.
-let monitorCodec = Codecs.words(["auto", "val.loss"] + Metric.allCases.map { "val." + $0.rawValue }, what: "monitor")
+/// `auto`, `val.loss`, `val.<metric>` or `val.<task>.<metric>` (several label columns).
+let monitorCodec: Codec<String> = {
+    let words = ["auto", "val.loss"] + Metric.allCases.map { "val." + $0.rawValue }
+    let metrics = Metric.allCases.map(\.rawValue).joined(separator: "|")
+    let w = Codecs.words(words, what: "monitor")
+    return Codec(schema: {
+        .object([("anyOf", .list([w.schema(), .object([("type", .string("string")), ("pattern", .string("^val\\..+\\.(\(metrics))$"))])]))])
+    }, decode: { node, path, ctx in
+        if case .scalar(let s, _) = node.kind, !node.isNull, MonitorTarget(s) != nil { return s }
+        return w.decode(node, path, ctx)
+    }, encode: w.encode)
+}()
 
 extension EarlyStoppingSpec: SpecSection {
     static let title = "early_stopping"

@@ -114,6 +114,9 @@ public struct LabelProcessor: Codable, Equatable, Sendable {
                         + ") and binary needs exactly 2; use multiclass")
             }
             return LabelProcessor(column: column, problem: problem, classes: classes, mean: 0, standardDeviation: 1)
+        case .multilabel:
+            throw TableError.problemTypeMismatch(column: column, problem: problem.rawValue,
+                                                 detail: "multi-label labels are fitted by MultiLabelProcessor")
         }
     }
 
@@ -169,6 +172,9 @@ public struct LabelProcessor: Codable, Equatable, Sendable {
                 throw TableError.unseenLabel(column: column, path: source, line: line, value: cell, known: classes)
             }
             return Float(index)
+        case .multilabel:
+            throw TableError.problemTypeMismatch(column: column, problem: problem.rawValue,
+                                                 detail: "multi-label labels are encoded by MultiLabelProcessor")
         }
     }
 

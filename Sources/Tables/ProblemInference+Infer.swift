@@ -49,6 +49,10 @@ extension ProblemInference {
                 }
             case .multiclass:
                 break
+            case .multilabel:
+                throw TableError.problemTypeMismatch(
+                    column: label, problem: forced.rawValue,
+                    detail: "a multi-label task is read by MultiLabelProcessor, not inferred from one label column")
             }
             return ProblemInference(problem: forced, rule: "forced",
                                     reason: "set to \(forced.rawValue) in the pipeline; the label has \(classes.count) distinct values",

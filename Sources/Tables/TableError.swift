@@ -43,6 +43,8 @@ public enum TableError: Error, CustomStringConvertible, Equatable, Sendable {
     case unseenLabel(column: String, path: String, line: Int, value: String, known: [String])
     /// A missing label reached encoding; drop `LabelProcessor.missingLabelRows` first.
     case missingLabel(column: String, path: String, line: Int)
+    /// A label-set cell written as a JSON list that is not a list of strings.
+    case malformedLabelSet(column: String, path: String, line: Int, value: String)
 
     // MARK: - Processors
 
@@ -98,6 +100,9 @@ public enum TableError: Error, CustomStringConvertible, Equatable, Sendable {
             let shown = known.prefix(10).map { "'\($0)'" }.joined(separator: ", ") + (known.count > 10 ? ", …" : "")
             return "\(path):\(line): label '\(value)' in column '\(column)' was not seen in training (classes: \(shown)); "
                 + "make sure the training data contains every class"
+        case .malformedLabelSet(let column, let path, let line, let value):
+            return "\(path):\(line): label-set cell '\(value)' in column '\(column)' starts like a JSON list but is not a list of strings; "
+                + "write it as [\"a\", \"b\"] or as labels joined by data.label_separator"
         case .missingLabel(let column, let path, let line):
             return "\(path):\(line): the label column '\(column)' is missing here; drop rows without a label before encoding"
         case .nonNumericValue(let column, let path, let line, let value):

@@ -1,23 +1,47 @@
 /// Reverse-mode automatic differentiation.
 ///
 /// Every op that sees an input requiring a gradient (while recording is enabled) attaches a
-/// `GradFn` to its output: the inputs and a closure from the output's gradient to the inputs'.
-/// `backward()` walks that graph once in reverse topological order, accumulates gradients of
-/// tensors used more than once, stores leaf gradients in `grad`, and releases every node it
-/// passed, so the memory the forward pass saved for backward is returned right away.
+/// `GradFn` to its output: one edge per input and a closure from the output's gradient to the
+/// inputs'. An edge to an input that an op produced points at that op's `GradFn`, not at the
+/// tensor, so the graph keeps no activation alive by itself: each backward closure keeps exactly
+/// what it reads (a frozen layer's input, which only its weight gradient would read, is freed as
+/// soon as the forward pass is done with it). An edge to a leaf that requires a gradient keeps
+/// the leaf, whose `grad` backward writes. `backward()` walks the graph once in reverse
+/// topological order, accumulates gradients reaching a node more than once, and releases every
+/// node it passed, so the memory the forward pass saved for backward is returned right away.
 
 public final class GradFn {
     public let name: String
-    var inputs: [Tensor]
+    var edges: [GradEdge]
     var backward: ((Tensor) throws -> [Tensor?])?
 
     init(name: String, inputs: [Tensor], backward: @escaping (Tensor) throws -> [Tensor?]) {
         self.name = name
-        self.inputs = inputs
+        self.edges = inputs.map(GradEdge.init)
         self.backward = backward
     }
 
-    func release() { inputs = []; backward = nil }
+    func release() { edges = []; backward = nil }
+}
+
+/// Where the gradient of one op input goes.
+enum GradEdge {
+    /// The input requires no gradient.
+    case none
+    /// A leaf that requires a gradient (a parameter): its `grad` receives it.
+    case leaf(Tensor)
+    /// An input an op produced: its producer continues the chain.
+    case node(GradFn)
+
+    init(_ t: Tensor) {
+        if !t.requiresGrad {
+            self = .none
+        } else if let fn = t.gradFn {
+            self = .node(fn)
+        } else {
+            self = .leaf(t)
+        }
+    }
 }
 
 public enum GradMode {
@@ -75,48 +99,70 @@ extension Tensor {
             seed = Tensor.full(shape, 1)
         }
 
-        // Topological order by iterative depth-first search.
-        var order: [Tensor?] = []
+        guard let root = gradFn else {
+            // A leaf: the gradient is the seed itself.
+            try accumulateLeafGradient(self, seed)
+            return
+        }
+
+        // Topological order of the nodes by iterative depth-first search.
+        var order: [GradFn?] = []
         var visited = Set<ObjectIdentifier>()
-        var stack: [(Tensor, Bool)] = [(self, false)]
-        while let (t, expanded) = stack.popLast() {
-            if expanded { order.append(t); continue }
-            let id = ObjectIdentifier(t)
+        var stack: [(GradFn, Bool)] = [(root, false)]
+        while let (fn, expanded) = stack.popLast() {
+            if expanded { order.append(fn); continue }
+            let id = ObjectIdentifier(fn)
             if visited.contains(id) { continue }
             visited.insert(id)
-            stack.append((t, true))
-            if let fn = t.gradFn {
-                for input in fn.inputs where input.requiresGrad && !visited.contains(ObjectIdentifier(input)) {
-                    stack.append((input, false))
-                }
+            stack.append((fn, true))
+            for case .node(let input) in fn.edges where !visited.contains(ObjectIdentifier(input)) {
+                stack.append((input, false))
             }
         }
 
-        var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(self): seed]
+        var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(root): seed]
+        // Leaves in the order their first gradient arrived, with the accumulated gradient.
+        var leaves: [(tensor: Tensor, grad: Tensor)] = []
+        var leafIndex: [ObjectIdentifier: Int] = [:]
         try withNoGrad {
             for i in stride(from: order.count - 1, through: 0, by: -1) {
-                guard let t = order[i] else { continue }
+                guard let fn = order[i] else { continue }
                 order[i] = nil
-                let id = ObjectIdentifier(t)
-                guard let g = grads.removeValue(forKey: id) else { t.gradFn?.release(); t.gradFn = nil; continue }
-                if let fn = t.gradFn, let rule = fn.backward {
-                    let inputGrads = try rule(g)
-                    for (input, ig) in zip(fn.inputs, inputGrads) {
-                        guard input.requiresGrad, let ig else { continue }
+                guard let g = grads.removeValue(forKey: ObjectIdentifier(fn)), let rule = fn.backward else {
+                    fn.release()
+                    continue
+                }
+                let inputGrads = try rule(g)
+                for (edge, ig) in zip(fn.edges, inputGrads) {
+                    guard let ig else { continue }
+                    switch edge {
+                    case .none:
+                        continue
+                    case .node(let input):
                         let key = ObjectIdentifier(input)
-                        if let existing = grads[key] {
-                            grads[key] = try add(existing, ig)
+                        if let existing = grads[key] { grads[key] = try add(existing, ig) } else { grads[key] = ig }
+                    case .leaf(let t):
+                        let key = ObjectIdentifier(t)
+                        if let j = leafIndex[key] {
+                            leaves[j].grad = try add(leaves[j].grad, ig)
                         } else {
-                            grads[key] = ig
+                            leafIndex[key] = leaves.count
+                            leaves.append((t, ig))
                         }
                     }
-                    fn.release()
-                    t.gradFn = nil
-                } else if t.gradFn == nil {
-                    let gc = g.shape == t.shape ? g : try g.reshaped(t.shape)
-                    if let existing = t.grad { t.grad = try add(existing, gc) } else { t.grad = gc.clone() }
                 }
+                fn.release()
             }
+            for (t, g) in leaves { try accumulateLeafGradient(t, g) }
+        }
+        gradFn = nil
+    }
+
+    /// Adds `g` (reshaped to the leaf's shape when it arrives flat) to the leaf's `grad`.
+    private func accumulateLeafGradient(_ t: Tensor, _ g: Tensor) throws {
+        try withNoGrad {
+            let gc = g.shape == t.shape ? g : try g.reshaped(t.shape)
+            if let existing = t.grad { t.grad = try add(existing, gc) } else { t.grad = gc.clone() }
         }
     }
 }

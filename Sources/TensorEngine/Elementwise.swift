@@ -107,17 +107,19 @@ func binaryKernel(_ a: Tensor, _ b: Tensor, _ kind: BinaryKind, op: String) thro
 
 // MARK: - Binary ops
 
+// add and sub read only their inputs' shapes in backward, so they keep only those (not the
+// inputs themselves, which are often large activations nothing else needs).
 public func add(_ a: Tensor, _ b: Tensor) throws -> Tensor {
-    try binaryKernel(a, b, .add, op: "add").recorded("add", [a, b]) { g in
-        [a.requiresGrad ? try reduceToShape(g, a.shape) : nil,
-         b.requiresGrad ? try reduceToShape(g, b.shape) : nil]
+    let aShape = a.requiresGrad ? a.shape : nil, bShape = b.requiresGrad ? b.shape : nil
+    return try binaryKernel(a, b, .add, op: "add").recorded("add", [a, b]) { g in
+        [try aShape.map { try reduceToShape(g, $0) }, try bShape.map { try reduceToShape(g, $0) }]
     }
 }
 
 public func sub(_ a: Tensor, _ b: Tensor) throws -> Tensor {
-    try binaryKernel(a, b, .sub, op: "sub").recorded("sub", [a, b]) { g in
-        [a.requiresGrad ? try reduceToShape(g, a.shape) : nil,
-         b.requiresGrad ? try reduceToShape(try neg(g), b.shape) : nil]
+    let aShape = a.requiresGrad ? a.shape : nil, bShape = b.requiresGrad ? b.shape : nil
+    return try binaryKernel(a, b, .sub, op: "sub").recorded("sub", [a, b]) { g in
+        [try aShape.map { try reduceToShape(g, $0) }, try bShape.map { try reduceToShape(try neg(g), $0) }]
     }
 }
 

@@ -51,6 +51,10 @@ public func lowRankLinear(_ x: Tensor, weight: Tensor, bias: Tensor?, adapterInp
     let savedW: Tensor? = x.requiresGrad ? wc : nil
     let savedXA: Tensor? = a.requiresGrad ? xac : nil
     let needsGH = a.requiresGrad || xa.requiresGrad
+    // Shapes and flags as values: the closure must not keep x or xa alive for them.
+    let xShape = x.shape, wShape = weight.shape, aShape = a.shape, bShape = b.shape
+    let xaNeedsGrad = xa.requiresGrad, bNeedsGrad = b.requiresGrad, biasNeedsGrad = bias?.requiresGrad ?? false
+    let hasBias = bias != nil
     return out.recorded("lowRankLinear", inputs) { g in
         let gc = g.contiguousData()
         let pg = gc.data
@@ -64,7 +68,7 @@ public func lowRankLinear(_ x: Tensor, weight: Tensor, bias: Tensor?, adapterInp
         }
         var gx: Tensor? = nil
         if let savedW {
-            let t = Tensor(uninitialized: x.shape)
+            let t = Tensor(uninitialized: xShape)
             gemm(transA: false, transB: false, m: rows, n: inF, k: outF, a: pg, lda: outF, b: savedW.data, ldb: inF,
                  c: t.data, ldc: inF)
             if shared, let gh {
@@ -74,35 +78,35 @@ public func lowRankLinear(_ x: Tensor, weight: Tensor, bias: Tensor?, adapterInp
             gx = t
         }
         var gxa: Tensor? = nil
-        if !shared, xa.requiresGrad, let gh {
-            let t = Tensor(uninitialized: xa.shape)
+        if !shared, xaNeedsGrad, let gh {
+            let t = Tensor(uninitialized: xShape)
             gemm(transA: false, transB: false, m: rows, n: inF, k: r, a: gh.data, lda: r, b: ac.data, ldb: inF,
                  c: t.data, ldc: inF)
             gxa = t
         }
         var gw: Tensor? = nil
         if let savedX {
-            let t = Tensor(uninitialized: weight.shape)
+            let t = Tensor(uninitialized: wShape)
             gemm(transA: true, transB: false, m: outF, n: inF, k: rows, a: pg, lda: outF, b: savedX.data, ldb: inF,
                  c: t.data, ldc: inF)
             gw = t
         }
         var ga: Tensor? = nil
         if let savedXA, let gh {
-            let t = Tensor(uninitialized: a.shape)
+            let t = Tensor(uninitialized: aShape)
             gemm(transA: true, transB: false, m: r, n: inF, k: rows, a: gh.data, lda: r, b: savedXA.data, ldb: inF,
                  c: t.data, ldc: inF)
             ga = t
         }
         var gb: Tensor? = nil
-        if b.requiresGrad {
-            let t = Tensor(uninitialized: b.shape)
+        if bNeedsGrad {
+            let t = Tensor(uninitialized: bShape)
             gemm(transA: true, transB: false, m: outF, n: r, k: rows, alpha: s, a: pg, lda: outF, b: h.data, ldb: r,
                  c: t.data, ldc: r)
             gb = t
         }
         var grads: [Tensor?] = [gx, gw]
-        if let bias { grads.append(bias.requiresGrad ? columnSums(pg, rows: rows, cols: outF) : nil) }
+        if hasBias { grads.append(biasNeedsGrad ? columnSums(pg, rows: rows, cols: outF) : nil) }
         if !shared { grads.append(gxa) }
         return grads + [ga, gb]
     }

@@ -192,12 +192,14 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor 
     // IA3, frozen layers) keeps no copy of the input and computes no weight product.
     let savedX: Tensor? = weight.requiresGrad ? xc : nil
     let savedW: Tensor? = x.requiresGrad ? wc : nil
+    let xShape = x.shape, wShape = weight.shape
+    let biasNeedsGrad = bias?.requiresGrad ?? false
     return out.recorded("linear", inputs) { g in
         let gc = g.contiguousData()
         let pg = gc.data
         var gx: Tensor? = nil, gw: Tensor? = nil, gb: Tensor? = nil
-        let tx = savedW != nil ? Tensor(uninitialized: x.shape) : nil
-        let tw = savedX != nil ? Tensor(uninitialized: weight.shape) : nil
+        let tx = savedW != nil ? Tensor(uninitialized: xShape) : nil
+        let tw = savedX != nil ? Tensor(uninitialized: wShape) : nil
         let inputGrad: (Bool) -> Void = { parallel in
             guard let tx, let savedW else { return }
             gemm(transA: false, transB: false, m: rows, n: inF, k: outF, a: pg, lda: outF, b: savedW.data, ldb: inF,
@@ -220,7 +222,7 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor 
         }
         gx = tx
         gw = tw
-        if let bias, bias.requiresGrad {
+        if biasNeedsGrad {
             gb = columnSums(pg, rows: rows, cols: outF)
         }
         return [gx, gw, gb]

@@ -52,11 +52,21 @@ public enum Metric: String, Codable, Sendable, CaseIterable {
     case pearson
     /// Spearman rank correlation of predictions and targets (average ranks for ties).
     case spearman
+    /// Multi-label: F1 of the true/false positives and false negatives pooled over every label.
+    case f1Micro = "f1_micro"
+    /// Multi-label: precision pooled over every label.
+    case precisionMicro = "precision_micro"
+    /// Multi-label: recall pooled over every label.
+    case recallMicro = "recall_micro"
+    /// Multi-label: fraction of rows whose predicted label set is exactly the true one.
+    case subsetAccuracy = "subset_accuracy"
+    /// Multi-label: fraction of (row, label) pairs predicted wrongly.
+    case hammingLoss = "hamming_loss"
 
     /// Whether larger values are better (false for losses and errors).
     public var higherIsBetter: Bool {
         switch self {
-        case .logLoss, .rmse, .mae: return false
+        case .logLoss, .rmse, .mae, .hammingLoss: return false
         default: return true
         }
     }
@@ -65,7 +75,9 @@ public enum Metric: String, Codable, Sendable, CaseIterable {
     public var problems: Set<ProblemType> {
         switch self {
         case .precision, .recall, .f1: return [.binary]
-        case .accuracy, .balancedAccuracy, .precisionMacro, .recallMacro, .f1Macro, .rocAUC, .logLoss: return [.binary, .multiclass]
+        case .accuracy, .balancedAccuracy, .precisionMacro, .recallMacro, .logLoss: return [.binary, .multiclass]
+        case .f1Macro, .rocAUC: return [.binary, .multiclass, .multilabel]
+        case .f1Micro, .precisionMicro, .recallMicro, .subsetAccuracy, .hammingLoss: return [.multilabel]
         case .rmse, .mae, .r2, .pearson, .spearman: return [.regression]
         }
     }
@@ -91,24 +103,31 @@ public enum Metric: String, Codable, Sendable, CaseIterable {
         case .f1: return "Binary: harmonic mean of precision and recall for class 1."
         case .precisionMacro: return "Unweighted mean of per-class precision over the classes in the labels or predictions."
         case .recallMacro: return "Unweighted mean of per-class recall over the classes in the labels or predictions."
-        case .f1Macro: return "Unweighted mean of per-class F1 over the classes in the labels or predictions."
-        case .rocAUC: return "Area under the ROC curve of P(class 1); multiclass: one-vs-rest macro average. NaN with one class."
+        case .f1Macro: return "Unweighted mean of per-class F1 over the classes in the labels or predictions; multi-label: over every label (threshold 0.5)."
+        case .rocAUC: return "Area under the ROC curve of P(class 1); multiclass: one-vs-rest macro average; multi-label: mean over labels. NaN with one class (multi-label: when a label is always or never present)."
         case .logLoss: return "Mean −log P(true class), probabilities clipped to [1e-15, 1 − 1e-15] and rows renormalised."
         case .rmse: return "Root mean squared error."
         case .mae: return "Mean absolute error."
         case .r2: return "Coefficient of determination 1 − SS_res / SS_tot (constant targets: 1 if perfect, else 0)."
         case .pearson: return "Pearson correlation of predictions and targets (NaN when either is constant)."
         case .spearman: return "Spearman rank correlation with average ranks for ties (NaN when either is constant)."
+        case .f1Micro: return "Multi-label: F1 of the counts pooled over every label, a label predicted when P ≥ 0.5."
+        case .precisionMicro: return "Multi-label: precision of the counts pooled over every label (threshold 0.5)."
+        case .recallMicro: return "Multi-label: recall of the counts pooled over every label (threshold 0.5)."
+        case .subsetAccuracy: return "Multi-label: fraction of rows whose predicted label set equals the true one (threshold 0.5)."
+        case .hammingLoss: return "Multi-label: fraction of (row, label) pairs predicted wrongly (threshold 0.5)."
         }
     }
 
     /// AutoGluon-Multimodal's default evaluation metric: ROC AUC (binary), accuracy (multiclass),
-    /// RMSE (regression).
+    /// RMSE (regression). Multi-label (which AutoMM lacks): micro F1 at threshold 0.5 — defined
+    /// whatever labels a validation set happens to lack, where macro ROC AUC is not.
     public static func defaultMetric(for problem: ProblemType) -> Metric {
         switch problem {
         case .binary: return .rocAUC
         case .multiclass: return .accuracy
         case .regression: return .rmse
+        case .multilabel: return .f1Micro
         }
     }
 
@@ -118,6 +137,7 @@ public enum Metric: String, Codable, Sendable, CaseIterable {
         case .binary: return [.accuracy, .balancedAccuracy, .precision, .recall, .f1, .rocAUC, .logLoss]
         case .multiclass: return [.accuracy, .balancedAccuracy, .precisionMacro, .recallMacro, .f1Macro, .rocAUC, .logLoss]
         case .regression: return [.rmse, .mae, .r2, .pearson, .spearman]
+        case .multilabel: return [.f1Micro, .f1Macro, .precisionMicro, .recallMicro, .subsetAccuracy, .hammingLoss, .rocAUC]
         }
     }
 
@@ -160,6 +180,9 @@ public enum Metric: String, Codable, Sendable, CaseIterable {
         case .f1Macro: return d.macro(.f1)
         case .rocAUC: return d.rocAUC()
         case .logLoss: return d.logLoss()
+        case .f1Micro, .precisionMicro, .recallMicro, .subsetAccuracy, .hammingLoss:
+            throw TrainingError.invalidMetricInput(
+                metric: rawValue, detail: "is a multi-label metric; call compute(multilabel:probabilities:labelCount:)")
         case .rmse, .mae, .r2, .pearson, .spearman:
             throw TrainingError.invalidMetricInput(
                 metric: rawValue, detail: "is a regression metric; call compute(regression:predictions:) with targets and predictions")
@@ -288,6 +311,9 @@ public struct MetricSet: Codable, Sendable, Equatable {
             }
         case .multiclass:
             break
+        case .multilabel:
+            throw TrainingError.invalidMetricInput(
+                metric: "evaluate", detail: "multi-label metrics need 0/1 indicators per label; call evaluate(indicators:probabilities:labelCount:)")
         }
         var out: [String: Double] = [:]
         for m in metrics { out[keyPrefix + m.rawValue] = try m.compute(on: d) }

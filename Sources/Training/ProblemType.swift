@@ -8,4 +8,7 @@ public enum ProblemType: String, Codable, Sendable, CaseIterable {
     case multiclass
     /// A real-valued target.
     case regression
+    /// Several labels per row, each present or absent: one logit per label, binary
+    /// cross-entropy. Never inferred; the pipeline says `problem: multilabel`.
+    case multilabel
 }

@@ -206,6 +206,7 @@ final class TabularModelTests: XCTestCase {
         case .binary: return .classification(classes: 2)
         case .multiclass: return .classification(classes: classes)
         case .regression: return .regression
+        case .multilabel: return .classification(classes: classes)  // one logit per label; the pipeline's loss is BCE
         }
     }
 

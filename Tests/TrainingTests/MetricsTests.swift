@@ -163,11 +163,12 @@ final class MetricsTests: XCTestCase {
     func testCatalogue() {
         XCTAssertEqual(Metric.allCases.map(\.rawValue),
                        ["accuracy", "balanced_accuracy", "precision", "recall", "f1", "precision_macro", "recall_macro", "f1_macro",
-                        "roc_auc", "log_loss", "rmse", "mae", "r2", "pearson", "spearman"])
+                        "roc_auc", "log_loss", "rmse", "mae", "r2", "pearson", "spearman",
+                        "f1_micro", "precision_micro", "recall_micro", "subset_accuracy", "hamming_loss"])
         XCTAssertEqual(Metric.defaultMetric(for: .binary), .rocAUC)
         XCTAssertEqual(Metric.defaultMetric(for: .multiclass), .accuracy)
         XCTAssertEqual(Metric.defaultMetric(for: .regression), .rmse)
-        XCTAssertEqual(Metric.allCases.filter { !$0.higherIsBetter }, [.logLoss, .rmse, .mae])
+        XCTAssertEqual(Metric.allCases.filter { !$0.higherIsBetter }, [.logLoss, .rmse, .mae, .hammingLoss])
         XCTAssertEqual(Metric.allCases.filter(\.needsProbabilities), [.rocAUC, .logLoss])
         for problem in ProblemType.allCases {
             XCTAssert(Metric.standardSet(for: problem).allSatisfy { $0.problems.contains(problem) })

@@ -95,14 +95,20 @@ public enum Compiler {
             try loadNode(test!)
         }
 
+        var inferComponents: [String: JSONValue] = [
+            "label": .string(spec.data.label),
+            "columns": try JSONValue(encoding: spec.data.columns),
+            "problem": try JSONValue(encoding: spec.problem),
+            "rules": .int(Int64(ColumnRules.version)),
+        ]
+        let labelsShown = spec.data.labels.map { "'\($0)'" }.joined(separator: ", ")
+        if ColumnInferenceStage(spec: spec).usesTargetLayout {
+            inferComponents["label"] = .array(spec.data.labels.map(JSONValue.string))
+            inferComponents["label_separator"] = .string(spec.data.labelSeparator)
+        }
         try graph.add(.inferColumns, inputs: ["load.train"],
-                      summary: "detect column modalities and the problem type (label '\(spec.data.label)')",
-                      components: .object([
-                          "label": .string(spec.data.label),
-                          "columns": try JSONValue(encoding: spec.data.columns),
-                          "problem": try JSONValue(encoding: spec.problem),
-                          "rules": .int(Int64(ColumnRules.version)),
-                      ]))
+                      summary: "detect column modalities and the problem type (label\(spec.data.labels.count > 1 ? "s" : "") \(labelsShown))",
+                      components: .object(inferComponents))
 
         let splitSummary: String
         switch spec.data.validation {
@@ -232,6 +238,9 @@ public enum Compiler {
             "threads": .int(Int64(threads)),
             "runpipe": .string(runpipeVersion),
         ]
+        if !spec.data.labelWeights.isEmpty {
+            trainComponents["label_weights"] = try JSONValue(encoding: spec.data.labelWeights)
+        }
         if let text {
             // The checkpoint's content, not its path: moving the folder keeps the cache.
             trainComponents["text_checkpoint"] = .object([

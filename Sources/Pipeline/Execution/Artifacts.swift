@@ -11,7 +11,10 @@ import Training
 struct ColumnsArtifact: Codable {
     static let file = "columns.json"
     var schema: ColumnSchema
+    /// The first task's problem (the only one of a single-task pipeline).
     var problem: ProblemInference
+    /// Every task, when there are several label columns or a multi-label task.
+    var tasks: [TaskInference]? = nil
 }
 
 /// `split`: which rows of the training table train and which validate (validation rows are
@@ -56,9 +59,12 @@ struct FittedProcessors: Codable {
     var ignored: [String: String]
     /// Every column of the training file, to check test and prediction files against.
     var trainColumns: [String]
+    /// The tasks of a pipeline with several label columns or a multi-label task; nil for one
+    /// binary, multiclass or regression label (then `labelProcessor` is the whole story).
+    var targets: TargetLayout? = nil
 
     enum CodingKeys: String, CodingKey {
-        case label, problem, numeric, categorical, text, image, ignored
+        case label, problem, numeric, categorical, text, image, ignored, targets
         case labelProcessor = "label_processor"
         case trainColumns = "train_columns"
     }
@@ -69,6 +75,9 @@ struct FittedProcessors: Codable {
 
     /// Class names in index order (classification), empty for regression.
     var classes: [String] { labelProcessor.classes }
+
+    /// Every label column.
+    var labelColumns: [String] { targets?.labelColumns ?? [label] }
 }
 
 /// `encode.*`: model inputs for a set of rows.
@@ -82,7 +91,10 @@ struct EncodedPart {
     var categorical: [Int32]
     var categoricalCount: Int
     /// Class index (classification) or standardised target (regression); NaN = missing label.
+    /// With a `TargetLayout`, `targetWidth` floats per row.
     var targets: [Float]
+    /// Target floats per row: 1, or the layout's `targetWidth`.
+    var targetWidth: Int = 1
     /// Token ids of the text inputs (one when joined, one per column when separate).
     var text: [TokenizedText] = []
     /// What the `embed.*` stage computed for each text input (pooled features or hidden states);
@@ -94,6 +106,22 @@ struct EncodedPart {
     var imageFeatures: Tensor? = nil
 
     var count: Int { rows.count }
+
+    /// Whether the row at `position` has its label (every task's, with several).
+    func hasLabel(_ position: Int) -> Bool {
+        !targets[position * targetWidth].isNaN
+    }
+
+    /// The targets of the rows at `positions`, row-major.
+    func targetValues(_ positions: [Int]) -> [Float] {
+        if targetWidth == 1 { return positions.map { targets[$0] } }
+        return positions.flatMap { targets[($0 * targetWidth)..<(($0 + 1) * targetWidth)] }
+    }
+
+    /// Takes the row at `position` out of training and scoring.
+    mutating func clearLabel(_ position: Int) {
+        for j in 0..<targetWidth { targets[position * targetWidth + j] = .nan }
+    }
 
     /// Positions that train and score: all but the rows `missing: skip_row` left out.
     var usablePositions: [Int] {
@@ -147,7 +175,7 @@ struct EncodedPart {
     func save(to url: URL) throws {
         var tensors: [(String, Tensor)] = [
             ("rows", try Tensor(rows.map { Float($0) }, shape: [rows.count])),
-            ("targets", try Tensor(targets, shape: [targets.count])),
+            ("targets", try Tensor(targets, shape: targetWidth == 1 ? [targets.count] : [rows.count, targetWidth])),
             ("categorical", try Tensor(categorical.map { Float($0) }, shape: [rows.count, categoricalCount])),
         ]
         if let numeric { tensors.append(("numeric", numeric)) }
@@ -159,7 +187,8 @@ struct EncodedPart {
     static func load(from url: URL) throws -> EncodedPart {
         let f = try SafetensorsFile(url: url)
         let rows = try f.tensor(named: "rows").toArray().map { Int($0) }
-        let targets = try f.tensor(named: "targets").toArray()
+        let targetTensor = try f.tensor(named: "targets")
+        let targets = targetTensor.toArray()
         let catTensor = try f.tensor(named: "categorical")
         let numeric = f.contains("numeric") ? try f.tensor(named: "numeric") : nil
         var text: [TokenizedText] = []
@@ -171,6 +200,7 @@ struct EncodedPart {
             i += 1
         }
         return EncodedPart(rows: rows, numeric: numeric, categorical: catTensor.toArray().map { Int32($0) },
-                           categoricalCount: catTensor.shape.count == 2 ? catTensor.shape[1] : 0, targets: targets, text: text)
+                           categoricalCount: catTensor.shape.count == 2 ? catTensor.shape[1] : 0, targets: targets,
+                           targetWidth: targetTensor.shape.count == 2 ? targetTensor.shape[1] : 1, text: text)
     }
 }

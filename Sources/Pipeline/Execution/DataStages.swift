@@ -20,10 +20,13 @@ struct ColumnInferenceStage {
             overrides[name] = ColumnModality(rawValue: o.rawValue) ?? .ignore
         }
         let location = spec.sources["data.label"]
-        let schema: ColumnSchema
+        var schema: ColumnSchema
+        // Several label columns or a multi-label task: the columns are described as features
+        // first, then the label columns are marked as the tasks' labels.
+        let tasks = usesTargetLayout ? try TargetLayout.infer(spec, table: table) : nil
         do {
             let p = spec.processors.image
-            schema = try ColumnDetector.infer(table: table, label: spec.data.label, overrides: overrides,
+            schema = try ColumnDetector.infer(table: table, label: tasks == nil ? spec.data.label : nil, overrides: overrides,
                                               problemType: spec.problem.fixed,
                                               images: dataFolder.map { ImageSampling(baseFolder: $0, allowOutside: p.allowOutside,
                                                                                       limits: ImageDecodeLimits(maxPixels: p.maxPixels)) })
@@ -36,6 +39,7 @@ struct ColumnInferenceStage {
             }
             throw PipelineError(e.description, at: at)
         }
+        if let tasks { schema = Self.markingLabels(schema, tasks: tasks) }
         guard let problem = schema.problem else {
             throw PipelineError.internalInconsistency("column inference returned no problem type for label \(spec.data.label)")
         }
@@ -65,7 +69,29 @@ struct ColumnInferenceStage {
                 at: spec.sources["backbones.text"],
                 hint: "declare the text columns under data.columns (`review: text`), or remove backbones.text; `runpipe inspect` shows how each column was classified")
         }
-        return ColumnsArtifact(schema: schema, problem: problem)
+        return ColumnsArtifact(schema: schema, problem: problem, tasks: tasks)
+    }
+
+    /// Whether the labels go through a `TargetLayout`: several label columns or multi-label.
+    var usesTargetLayout: Bool {
+        spec.data.labels.count > 1 || spec.problem.problem(for: spec.data.label) == .multilabel
+    }
+
+    /// `schema` with the tasks' columns marked as labels and the first task's problem.
+    static func markingLabels(_ schema: ColumnSchema, tasks: [TaskInference]) -> ColumnSchema {
+        var s = schema
+        for task in tasks {
+            for column in task.columns {
+                guard let i = s.columns.firstIndex(where: { $0.name == column }) else { continue }
+                let p = task.problem
+                s.columns[i] = ColumnInference(
+                    name: column, modality: p.problem == .regression ? .numeric : .categorical, rule: "label",
+                    evidence: s.columns[i].evidence, reason: "a label (task '\(task.name)', \(p.problem.rawValue)): \(p.reason)", isLabel: true)
+            }
+        }
+        s.label = tasks.first?.name
+        s.problem = tasks.first?.problem
+        return s
     }
 }
 
@@ -77,8 +103,10 @@ struct Splitter {
     static let randomStream: UInt64 = 0x5_0000_0000
 
     func split(_ table: Table, problem: ProblemType) throws -> SplitArtifact {
-        let labels = try located(spec.sources["data.label"]) { try table.requireColumn(named: spec.data.label, role: "label") }
-        let labelled = labels.indices.filter { labels[$0] != nil }
+        let labelColumns = try located(spec.sources["data.label"]) { try spec.data.labels.map { try table.requireColumn(named: $0, role: "label") } }
+        let labels = labelColumns[0]
+        // With several label columns a row trains only when every one is filled in.
+        let labelled = labels.indices.filter { r in labelColumns.allSatisfy { $0[r] != nil } }
         let dropped = labels.count - labelled.count
         switch spec.data.validation {
         case .file:
@@ -86,7 +114,7 @@ struct Splitter {
         case .holdout(let fraction, let stratify):
             var rng = RandomGenerator(seed: spec.seed, offset: Self.randomStream)
             var validation: [Int] = []
-            if stratify && problem != .regression {
+            if stratify && problem != .regression && problem != .multilabel {
                 var byClass: [String: [Int]] = [:]
                 for r in labelled { byClass[labels[r]!, default: []].append(r) }
                 for cls in byClass.keys.sorted() {
@@ -148,12 +176,24 @@ struct ProcessorFitting {
                 ignored[f.name] = f.reason
             }
         }
-        let labelCells = try train.requireColumn(named: spec.data.label)
-        let labelProcessor = try LabelProcessor.fit(labelCells, problem: columns.problem.problem, column: spec.data.label,
+        var targets: TargetLayout?
+        let labelProcessor: LabelProcessor
+        if let tasks = columns.tasks {
+            let layout = try TargetLayout.fit(spec, tasks: tasks, train: train)
+            targets = layout
+            // The first task stands for the run where one label is asked for (its name and problem).
+            let first = layout.tasks[0]
+            labelProcessor = first.label ?? LabelProcessor(column: first.name, problem: .multilabel, classes: first.multilabel?.labels ?? [],
+                                                           mean: 0, standardDeviation: 1)
+        } else {
+            let labelCells = try train.requireColumn(named: spec.data.label)
+            labelProcessor = try LabelProcessor.fit(labelCells, problem: columns.problem.problem, column: spec.data.label,
                                                     source: train.source, lineNumbers: train.lineNumbers)
-        return FittedProcessors(label: spec.data.label, problem: columns.problem.problem, labelProcessor: labelProcessor,
+        }
+        return FittedProcessors(label: targets?.tasks[0].name ?? spec.data.label, problem: columns.problem.problem,
+                                labelProcessor: labelProcessor,
                                 numeric: numeric, categorical: categorical, text: text, image: image, ignored: ignored,
-                                trainColumns: table.columnNames)
+                                trainColumns: table.columnNames, targets: targets)
     }
 }
 
@@ -165,6 +205,8 @@ struct FeatureEncoder {
     var tokenizer: TextTokenizer? = nil
     /// Receives the tokenization counts.
     var report: (TokenizationReport) -> Void = { _ in }
+    /// Receives the labels of label-set cells that training never saw, with their counts.
+    var unknownLabels: ([String: Int]) -> Void = { _ in }
 
     /// Rows with a missing label get a NaN target; `requireLabels` (training and validation)
     /// drops nothing but fails when the label column itself is absent.
@@ -199,6 +241,12 @@ struct FeatureEncoder {
             let (t, r) = try tokenizer.tokenize(columns)
             text = t
             report(r)
+        }
+        if let layout = processors.targets {
+            let (targets, unknown) = try layout.encode(part, requireLabels: requireLabels)
+            if !unknown.isEmpty { unknownLabels(unknown) }
+            return EncodedPart(rows: rows, numeric: numeric, categorical: categorical, categoricalCount: c, targets: targets,
+                               targetWidth: layout.targetWidth, text: text)
         }
         var targets = [Float](repeating: .nan, count: n)
         if let labels = part.column(named: processors.label) {

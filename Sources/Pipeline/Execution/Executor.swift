@@ -168,6 +168,7 @@ public final class Executor {
         let e = try entry("encode.\(part)") { dir in
             let p = try self.fittedProcessors()
             var encoder = FeatureEncoder(processors: p)
+            encoder.unknownLabels = { self.log(unknownLabelsLine($0, part: part)) }
             if !p.text.isEmpty {
                 encoder.tokenizer = try self.textTokenizer()
                 let maxLength = self.compiled.text?.maxLength ?? 0
@@ -343,7 +344,7 @@ public final class Executor {
         } else if let pixels = try pixelSet(part) {
             p.pixels = pixels
         }
-        for i in p.pixels?.skipped ?? [] { p.targets[i] = .nan }
+        for i in p.pixels?.skipped ?? [] { p.clearLabel(i) }
         return p
     }
 

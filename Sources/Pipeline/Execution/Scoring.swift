@@ -14,7 +14,8 @@ enum Scoring {
         let wasTraining = network.isTraining
         network.eval()
         defer { network.train(wasTraining) }
-        let width = processors.problem == .regression ? 1 : processors.classes.count
+        let layout = processors.targets
+        let width = layout?.outputCount ?? (processors.problem == .regression ? 1 : processors.classes.count)
         var values = [Float](repeating: 0, count: part.count * width)
         var lossSum = 0.0, labelled = 0
         // With token ids, rows go in order of length in small batches, so a batch pads to
@@ -34,19 +35,26 @@ enum Scoring {
             while start < part.count {
                 let positions = Array(order[start..<min(part.count, start + size)])
                 let logits = try network.logits(try part.batch(positions, text: network.config.text?.mode, image: imageSource))
-                let withLabel = positions.indices.filter { !part.targets[positions[$0]].isNaN }
+                let withLabel = positions.indices.filter { part.hasLabel(positions[$0]) }
                 if !withLabel.isEmpty {
                     let rows = try indexSelect(logits, axis: 0, indices: withLabel)
-                    let loss = try network.scoringLoss(rows, targets: withLabel.map { part.targets[positions[$0]] })
+                    let loss = try network.scoringLoss(rows, targets: part.targetValues(withLabel.map { positions[$0] }))
                     lossSum += Double(try loss.item()) * Double(withLabel.count)
                     labelled += withLabel.count
                 }
                 let out: [Float]
-                switch processors.problem {
-                case .binary, .multiclass:
-                    out = try softmax(logits, axis: -1).toArray()
-                case .regression:
-                    out = logits.toArray().map { Float(processors.labelProcessor.inverse(Double($0))) }
+                if let layout {
+                    // Several tasks or multi-label: each task's block of logits read as its problem reads it.
+                    out = try layout.outputs(logits)
+                } else {
+                    switch processors.problem {
+                    case .multilabel:
+                        throw PipelineError.internalInconsistency("a multi-label problem without its target layout")
+                    case .binary, .multiclass:
+                        out = try softmax(logits, axis: -1).toArray()
+                    case .regression:
+                        out = logits.toArray().map { Float(processors.labelProcessor.inverse(Double($0))) }
+                    }
                 }
                 for (i, row) in positions.enumerated() {
                     for j in 0..<width { values[row * width + j] = out[i * width + j] }
@@ -80,12 +88,17 @@ enum Scoring {
 
     static func score(_ values: [Float], processors: FittedProcessors, part: EncodedPart, metrics: MetricSet,
                       prefix: String) throws -> [String: Double] {
-        let rows = part.targets.indices.filter { !part.targets[$0].isNaN }
+        let rows = (0..<part.count).filter { part.hasLabel($0) }
         guard !rows.isEmpty else {
             throw PipelineError("no row has a label, so nothing can be scored",
                                 hint: "evaluation needs the label column filled in")
         }
+        if let layout = processors.targets {
+            return try layout.score(values, targets: part.targets, rows: rows, first: metrics, keyPrefix: prefix)
+        }
         switch processors.problem {
+        case .multilabel:
+            throw PipelineError.internalInconsistency("a multi-label problem without its target layout")
         case .binary, .multiclass:
             let c = processors.classes.count
             var probs: [Float] = []
@@ -105,8 +118,12 @@ enum Scoring {
         let (values, _) = try outputs(network: model.network, processors: processors, part: part)
         let classes = processors.classes
         var header = table.columnNames
-        header.append("\(processors.label)_predicted")
-        if processors.problem != .regression { header += classes.map { "proba_\($0)" } }
+        if let layout = processors.targets {
+            header += layout.predictionHeader
+        } else {
+            header.append("\(processors.label)_predicted")
+            if processors.problem != .regression { header += classes.map { "proba_\($0)" } }
+        }
         var out = csvLine(header)
         // Rows `missing: skip_row` left out get no prediction (empty cells), not a guess from a
         // black image.
@@ -118,7 +135,14 @@ enum Scoring {
                 out += csvLine(cells)
                 continue
             }
+            if let layout = processors.targets {
+                let k = layout.outputCount
+                out += csvLine(cells + layout.predictionCells(values[(i * k)..<((i + 1) * k)]))
+                continue
+            }
             switch processors.problem {
+            case .multilabel:
+                throw PipelineError.internalInconsistency("a multi-label problem without its target layout")
             case .binary, .multiclass:
                 let p = values[(i * classes.count)..<((i + 1) * classes.count)]
                 var best = 0

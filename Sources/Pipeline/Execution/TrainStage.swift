@@ -133,7 +133,7 @@ struct TrainStage {
             }
         }
         if progressStyle != .none {
-            var shown = ["val.loss", "val.\(metric.rawValue)"]
+            var shown = ["val.loss", "val." + (processors.targets?.monitorKey(metric) ?? metric.rawValue)]
             for c in callbacks {
                 if let m = c as? any MonitoringCallback, !shown.contains(m.monitor) { shown.append(m.monitor) }
             }
@@ -158,7 +158,7 @@ struct TrainStage {
                     imageSource?.augmentation = (augmentation, spec.seed, trainer.epoch)
                 }
                 var batch = try train.batch(positions, text: config.text?.mode, image: imageSource)
-                let targets = positions.map { train.targets[$0] }
+                let targets = train.targetValues(positions)
                 var soft: Tensor?
                 if let mixup, mixup.turnOff.map({ trainer.epoch < $0 }) ?? true {
                     (batch, soft) = try mix(batch, targets: targets, mixup: mixup.mixup, step: trainer.globalStep)
@@ -320,11 +320,17 @@ struct TrainStage {
                                 at: spec.sources["data.columns"] ?? spec.sources["data.train"],
                                 hint: "check `runpipe inspect` on the training file and the overrides in data.columns")
         }
-        let outputs = processors.problem == .regression ? 1 : processors.classes.count
+        let outputs = processors.targets?.outputCount ?? (processors.problem == .regression ? 1 : processors.classes.count)
         var config = NetworkConfig(backbone: hasTabular ? backbone : nil, text: textBranch, image: imageBranch,
                                    fusionHidden: [], fusionDropout: 0,
-                                   schema: schema, problem: processors.problem, outputs: outputs, seed: spec.seed)
-        config.loss = try TaskLoss(spec, problem: processors.problem, classes: outputs)
+                                   schema: schema, problem: processors.problem, outputs: outputs, seed: spec.seed,
+                                   targets: processors.targets?.weighted(spec.data.labelWeights))
+        if config.targets == nil {
+            config.loss = try TaskLoss(spec, problem: processors.problem, classes: outputs)
+        } else if let key = ["trainer.loss", "trainer.label_smoothing", "trainer.mixup"].first(where: { spec.sources[$0] != nil }) {
+            throw PipelineError("\(key) applies to a single classification or regression label; this pipeline has several labels or a multi-label task",
+                                at: spec.sources[key], hint: "remove \(key): each task uses its own standard loss (cross-entropy, MSE, binary cross-entropy)")
+        }
         let count = FusionNetwork.backboneOutputs(config)
         if FusionKind.needsFusion(backboneCount: count) {
             config.fusionModule = fusionKind()
@@ -460,8 +466,14 @@ struct TrainStage {
         let higher: Bool
         let name: String
         switch target {
-        case .auto?: name = "val.\(metric.rawValue)"; higher = metric.higherIsBetter
+        case .auto?: name = "val." + (processors.targets?.monitorKey(metric) ?? metric.rawValue); higher = metric.higherIsBetter
         case .loss?: name = "val.loss"; higher = false
+        case .task(let task, let m)?:
+            try TargetLayout.checkMonitor(processors.targets, task: task, metric: m, text: text, key: key, at: location)
+            name = text; higher = m.higherIsBetter
+        case .metric(let m)? where processors.targets?.namesTasks == true:
+            throw PipelineError("\(key) monitors \(text), which names no task, and this pipeline has several",
+                                at: location, hint: "name the task: val.\(processors.label).\(m.rawValue)")
         case .metric(let m)?:
             guard m.problems.contains(problem) else {
                 throw PipelineError("\(key) monitors \(text), which a \(problem.rawValue) problem does not produce",

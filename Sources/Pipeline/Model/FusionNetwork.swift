@@ -34,6 +34,9 @@ struct NetworkConfig: Codable, Equatable {
     var outputs: Int
     /// Seeds initialisation and dropout.
     var seed: UInt64
+    /// The tasks' blocks of logits and their losses (several label columns or multi-label);
+    /// nil for one binary, multiclass or regression label.
+    var targets: TargetLayout? = nil
 }
 
 /// Which encoder weights train, and so what the pipeline caches in front of the network.
@@ -226,7 +229,7 @@ final class FusionNetwork: Module {
             fusionDropout = config.fusionDropout > 0 && !layers.isEmpty ? Dropout(config.fusionDropout, rng: rng) : nil
             fusionModule = nil
             head = try TaskHead(inputDim: width,
-                                kind: config.problem == .regression ? .regression : .classification(classes: config.outputs),
+                                kind: config.problem == .regression || config.outputs == 1 ? .regression : .classification(classes: config.outputs),
                                 rng: rng)
         }
         super.init()
@@ -356,7 +359,8 @@ final class FusionNetwork: Module {
     /// rows (mixup).
     func loss(_ output: FusionLogits, targets: [Float], soft: Tensor? = nil) throws -> Tensor {
         let task = { (logits: Tensor) throws -> Tensor in
-            try self.config.loss.loss(logits, problem: self.config.problem, targets: targets, soft: soft)
+            if let layout = self.config.targets { return try layout.loss(logits, targets: targets) }
+            return try self.config.loss.loss(logits, problem: self.config.problem, targets: targets, soft: soft)
         }
         if let fusionModule { return try fusionModule.combinedLoss(output, loss: task) }
         return try task(output.fused)
@@ -364,6 +368,7 @@ final class FusionNetwork: Module {
 
     /// The loss validation reports: the training loss of the fused logits alone.
     func scoringLoss(_ logits: Tensor, targets: [Float]) throws -> Tensor {
-        try config.loss.loss(logits, problem: config.problem, targets: targets, soft: nil)
+        if let layout = config.targets { return try layout.loss(logits, targets: targets) }
+        return try config.loss.loss(logits, problem: config.problem, targets: targets, soft: nil)
     }
 }

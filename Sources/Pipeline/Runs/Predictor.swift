@@ -81,7 +81,7 @@ public final class Predictor {
     func readTable(_ url: URL, needLabel: Bool) throws -> Table {
         let t = try TableReader().read(url, displayPath: url.path)
         let needed = processors.numeric.map(\.name) + processors.categorical.map(\.name) + processors.text
-            + (processors.image ?? []) + (needLabel ? [processors.label] : [])
+            + (processors.image ?? []) + (needLabel ? processors.labelColumns : [])
         let missing = needed.filter { t.columnIndex(named: $0) == nil }
         guard missing.isEmpty else {
             throw PipelineError("\(url.path) lacks column(s) the model reads: \(missing.map { "'\($0)'" }.joined(separator: ", ")) (it has \(t.columnNames.map { "'\($0)'" }.joined(separator: ", ")))",
@@ -110,7 +110,7 @@ public final class Predictor {
         let table = try readTable(data, needLabel: true)
         var part = try encoder.encode(table, rows: Array(0..<table.rowCount), requireLabels: false)
         part.pixels = try pixels(table, file: data)
-        for i in part.pixels?.skipped ?? [] { part.targets[i] = .nan }
+        for i in part.pixels?.skipped ?? [] { part.clearLabel(i) }
         return try Scoring.metrics(model: model, processors: processors, part: part)
     }
 }
