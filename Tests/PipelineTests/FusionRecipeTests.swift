@@ -136,4 +136,18 @@ final class FusionRecipeTests: XCTestCase {
         m = errorMessage(p, overrides: ["trainer.loss={kind: focal, alpha: [1, 2, 3]}"])
         XCTAssertTrue(m.contains("trainer.loss.alpha has 3 weight(s) for 2 classes"), m)
     }
+
+    func testPlanShowsWhatThePresetChoseAndWhatIsMissing() throws {
+        let p = try Project()
+        try p.write("train.csv", syntheticCSV(rows: 60))
+        try FileManager.default.createDirectory(at: p.url("models"), withIntermediateDirectories: true)
+        try p.write("pipeline.yaml", "version: 1\ndata: {train: train.csv, label: target}\npreset: medium_quality\ntrainer: {epochs: 3}\n")
+        let session = p.session()
+        let plan = try session.plan(try session.compile(threads: 2)).render()
+        XCTAssertTrue(plan.contains("preset medium_quality (checkpoints from models)"), plan)
+        XCTAssertTrue(plan.contains("trainer.epochs = 10   (the file's own value wins)"), plan)
+        XCTAssertTrue(plan.contains("backbones.tabular.kind = ft_transformer"), plan)
+        XCTAssertTrue(plan.contains("could not find image backbone mobilenet_v2"), plan)
+        XCTAssertTrue(plan.contains("could not find text backbone all-MiniLM-L6-v2 — fetch it with `scripts/fetch-models --only all-MiniLM-L6-v2`"), plan)
+    }
 }
