@@ -1,6 +1,7 @@
 import Cache
 import Foundation
 import Spec
+import Training
 
 /// The library's front door, one per pipeline file and set of overrides: load → compile →
 /// plan or train. Each step is available alone so commands stay thin.
@@ -50,7 +51,8 @@ public struct Session: Sendable {
         try RunDirectory.refuseExisting(runURL, overwrite: request.overwrite)
         let store = try store()
         let executor = Executor(compiled: compiled, store: store, pipelineID: pipelineID(spec),
-                                force: request.force, log: request.log, progress: request.progress)
+                                force: request.force, log: request.log, progress: request.progress,
+                                callbacks: request.callbacks)
         let outcome = try executor.runAll()
         let pipelineBytes = (try? Data(contentsOf: pipeline)) ?? Data()
         let run = try RunDirectory.create(at: runURL, overwrite: request.overwrite) { dir in
@@ -77,9 +79,15 @@ public struct TrainRequest {
     public var log: (String) -> Void
     /// Training progress text, written as is (it may redraw a line with carriage returns).
     public var progress: (String) -> Void
+    /// A library user's own callbacks, run after the pipeline's: they see every step,
+    /// validation and checkpoint event and may stop training. They run only when the `train`
+    /// stage computes (a cached model does not train again).
+    public var callbacks: [any TrainerCallback]
 
     public init(threads: Int, runDirectory: URL? = nil, overwrite: Bool = false, force: Bool = false,
-                log: @escaping (String) -> Void = { _ in }, progress: @escaping (String) -> Void = { _ in }) {
+                log: @escaping (String) -> Void = { _ in }, progress: @escaping (String) -> Void = { _ in },
+                callbacks: [any TrainerCallback] = []) {
+        self.callbacks = callbacks
         self.progress = progress
         self.threads = threads
         self.runDirectory = runDirectory

@@ -1,4 +1,5 @@
 import Foundation
+import Training
 import XCTest
 @testable import Pipeline
 
@@ -149,5 +150,31 @@ final class FusionRecipeTests: XCTestCase {
         XCTAssertTrue(plan.contains("backbones.tabular.kind = ft_transformer"), plan)
         XCTAssertTrue(plan.contains("could not find image backbone mobilenet_v2"), plan)
         XCTAssertTrue(plan.contains("could not find text backbone all-MiniLM-L6-v2 — fetch it with `scripts/fetch-models --only all-MiniLM-L6-v2`"), plan)
+    }
+
+    /// A library user's callback sees the pipeline's training events and can stop it.
+    func testUserCallbackSeesEventsAndStopsTraining() throws {
+        final class StopAfter: TrainerCallback {
+            var steps = 0, validations = 0, checkpoints = 0
+            func on(_ event: TrainerEvent, trainer: any TrainerContext) throws -> TrainerDecision {
+                switch event {
+                case .step: steps += 1
+                case .validation: validations += 1
+                case .checkpoint: checkpoints += 1
+                default: break
+                }
+                return steps >= 5 ? .stop(reason: "five steps are enough") : .proceed
+            }
+        }
+        let p = try project(text: "{checkpoint: ckpt, trainable: frozen, pooling: mean, max_length: 48}",
+                            trainer: "optimizer: {lr: 1.0e-2}\n  epochs: 20\n  batch_size: 16\n  callbacks: [checkpoint]")
+        let user = StopAfter()
+        let result = try p.session().train(TrainRequest(threads: 2, runDirectory: p.url("runs/run"), callbacks: [user]))
+        XCTAssertEqual(user.steps, 5)
+        XCTAssertGreaterThanOrEqual(user.validations, 1)
+        XCTAssertGreaterThanOrEqual(user.checkpoints, 1)
+        XCTAssertNotNil(result.metrics["test"])
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: p.url("runs/run/model/summary.json"))) as? [String: Any]
+        XCTAssertEqual(summary?["stopped_early"] as? String, "five steps are enough")
     }
 }

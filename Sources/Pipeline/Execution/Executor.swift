@@ -42,8 +42,12 @@ public final class Executor {
 
     var spec: PipelineSpec { compiled.spec }
 
+    /// The library user's callbacks for the `train` stage.
+    let callbacks: [any TrainerCallback]
+
     init(compiled: CompiledPipeline, store: ContentStore, pipelineID: String, force: Bool,
-         log: @escaping (String) -> Void, progress: @escaping (String) -> Void) {
+         log: @escaping (String) -> Void, progress: @escaping (String) -> Void, callbacks: [any TrainerCallback] = []) {
+        self.callbacks = callbacks
         self.progress = progress
         self.compiled = compiled
         self.store = store
@@ -360,7 +364,7 @@ public final class Executor {
                                        encoder: { try self.pretrainedEncoder() },
                                        image: self.compiled.image,
                                        imageEncoder: { try self.imageEmbeddingEncoder ?? self.pretrainedImageEncoder() },
-                                       log: self.log, progress: self.progress)
+                                       log: self.log, progress: self.progress, userCallbacks: self.callbacks)
                 .run(train: trainPart, validation: validationPart)
             try model.save(to: dir)
         }

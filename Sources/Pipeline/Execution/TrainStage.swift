@@ -22,6 +22,8 @@ struct TrainStage {
     let log: (String) -> Void
     /// Receives the trainer's progress text (a redrawn bar on a terminal, epoch lines otherwise).
     let progress: (String) -> Void
+    /// A library user's callbacks, after the pipeline's own.
+    var userCallbacks: [any TrainerCallback] = []
 
     func run(train: EncodedPart, validation: EncodedPart) throws -> TrainedModel {
         let start = Date()
@@ -140,6 +142,7 @@ struct TrainStage {
             callbacks.append(ProgressReporter(interactive: progressStyle == .lines ? false : nil, shownKeys: shown, output: progress))
         }
 
+        callbacks += userCallbacks
         let named = network.namedParameters().filter { $0.tensor.requiresGrad }
         let trainer = try Trainer(
             options: options,
