@@ -46,6 +46,9 @@ final class FusionRecipeTests: XCTestCase {
     func testLoRAOnTheTopLayerTrainsAdaptersAndPredictsWithMergedWeights() throws {
         let p = try project(text: "{checkpoint: ckpt, trainable: {top_layers: 1}, pooling: mean, max_length: 48}",
                             extra: "peft: {method: lora, rank: 4, alpha: 8}")
+        let plan = try p.session().plan(try p.session().compile(threads: 2)).render()
+        XCTAssertTrue(plan.contains("peft lora (rank 4, alpha 8) on the text backbone"), plan)
+        XCTAssertTrue(plan.contains("weights train with lora (adapters on 2 layers)"), plan)
         let (result, log) = try p.train()
         let all = log.joined(separator: "\n")
         XCTAssertTrue(all.contains("peft lora on the text backbone"), all)

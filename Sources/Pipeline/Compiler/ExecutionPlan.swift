@@ -22,7 +22,7 @@ public struct ExecutionPlan {
     public let header: [String]
 
     init(compiled: CompiledPipeline, store: ContentStore, pipelineID: String) throws {
-        header = (compiled.spec.presetReport?.lines ?? []) + compiled.notes
+        header = (compiled.spec.presetReport?.lines ?? []) + compiled.notes + PEFTPlan.parameterLines(compiled)
         var lines: [Line] = []
         var willRun = Set<String>()
         for node in compiled.graph.nodes {

@@ -193,23 +193,14 @@ struct TrainStage {
     /// opens; returns the log lines. Errors name `peft` keys.
     func applyPEFT(_ network: FusionNetwork, _ config: NetworkConfig) throws -> [String] {
         let p = spec.peft
-        guard p.method != .none, let method = PEFTMethod(rawValue: p.method.rawValue) else { return [] }
+        guard p.method != .none else { return [] }
         var lines: [String] = []
-        func trimDot(_ prefix: String) -> String { prefix.hasSuffix(".") ? String(prefix.dropLast()) : prefix }
         var branches: [(name: String, module: Module, scope: [String]?)] = []
         if let text = config.text, text.mode != .frozen, let encoder = network.encoder {
-            var scope: [String]?
-            if case .topLayers = text.mode {
-                scope = (text.firstTrainableLayer..<encoder.shape.layers).flatMap { encoder.parameterPrefixes(ofLayer: $0) }.map(trimDot)
-            }
-            branches.append(("text", encoder, scope))
+            branches.append(("text", encoder, PEFTPlan.textScope(text.mode, firstTrainable: text.firstTrainableLayer, encoder: encoder)))
         }
         if let image = config.image, image.mode != .frozen, let encoder = network.imageEncoder {
-            var scope: [String]?
-            if case .topBlocks(let n) = image.mode {
-                scope = (max(0, encoder.shape.blocks - n)..<encoder.shape.blocks).flatMap { encoder.parameterPrefixes(ofBlock: $0) }.map(trimDot)
-            }
-            branches.append(("image", encoder, scope))
+            branches.append(("image", encoder, PEFTPlan.imageScope(image.mode, encoder: encoder)))
         }
         guard !branches.isEmpty else {
             throw PipelineError("peft.method \(p.method.rawValue) has no pretrained backbone to adapt: the data has no text or image column whose backbone trains",
@@ -217,8 +208,8 @@ struct TrainStage {
         }
         let rng = RandomSource(seed: spec.seed ^ 0x5045_4654)
         for branch in branches {
-            let options = PEFTOptions(method: method, rank: p.rank, alpha: Float(p.alpha), dropout: Float(p.dropout),
-                                      targets: p.targets, feedforward: p.feedforward, scope: branch.scope)
+            guard let options = PEFTPlan.options(spec, scope: branch.scope) else { break }
+            let method = options.method
             let report: PEFTReport
             do {
                 report = try Layers.applyPEFT(options, to: branch.module, rng: rng)
