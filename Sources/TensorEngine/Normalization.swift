@@ -160,8 +160,12 @@ public func softmax(_ x: Tensor, axis: Int = -1) throws -> Tensor {
     let rows = x.count / max(n, 1)
     let po = out.data
     Parallel.forRange(rows, grain: max(1, 8192 / max(n, 1))) { r in for i in r { softmaxRow(po + i * n, n) } }
+    // The output's storage without its graph node: backward reads it, and a closure holding
+    // `out` itself would never be freed (nothing else keeps the output alive for backward).
+    let saved = out.detached()
     return out.recorded("softmax", [x]) { g in
         // dx = y * (g - sum(g*y))
+        let po = saved.data
         let gc = g.contiguousData()
         let gx = Tensor(uninitialized: g.shape)
         let pg = gc.data, pgx = gx.data
@@ -191,8 +195,10 @@ public func logSoftmax(_ x: Tensor, axis: Int = -1) throws -> Tensor {
     Parallel.forRange(rows, grain: max(1, 8192 / max(n, 1))) { r in
         for i in r { logSoftmaxRow(px + i * n, po + i * n, n) }
     }
+    let saved = out.detached()   // see softmax
     return out.recorded("logSoftmax", [x]) { g in
         // dx = g - softmax * sum(g)
+        let po = saved.data
         let gc = g.contiguousData()
         let gx = Tensor(uninitialized: g.shape)
         let pg = gc.data, pgx = gx.data

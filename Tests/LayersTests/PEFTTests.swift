@@ -307,6 +307,32 @@ final class PEFTTests: XCTestCase {
         }
     }
 
+    /// A frozen Linear keeps nothing for a weight gradient: its input (here a GELU output that
+    /// nothing else reads in backward) is freed once the forward pass drops it, and backward
+    /// still gives the input's gradient.
+    func testFrozenLinearDoesNotKeepItsInput() throws {
+        let rng = RandomSource(seed: 1)
+        let layer = Linear(4, 3, rng: rng)
+        try layer.freeze()
+        let x = Tensor.parameter(Tensor.normal([2, 4], rng: &rng.generator))
+        weak var weakHidden: Tensor?
+        let y: Tensor = try {
+            let h = try gelu(x)
+            weakHidden = h
+            return try layer(h)
+        }()
+        XCTAssertNil(weakHidden, "the frozen layer's input outlived the forward pass")
+        try sum(y).backward()
+        XCTAssertNotNil(x.grad)
+        XCTAssertNil(layer.weight.grad)
+        // The same gradient as through a trainable copy of the layer.
+        let x2 = Tensor.parameter(x.detached().clone())
+        let trainable = Linear(4, 3, rng: RandomSource(seed: 99))
+        try trainable.load(["weight": layer.weight, "bias": try XCTUnwrap(layer.bias)])
+        try sum(try trainable(try gelu(x2))).backward()
+        XCTAssertEqual(try XCTUnwrap(x.grad).toArray(), try XCTUnwrap(x2.grad).toArray())
+    }
+
     func testModuleUnregister() throws {
         let m = Module()
         let l = m.register(child: "fc", Linear(2, 2, rng: RandomSource(seed: 1)))

@@ -12,7 +12,7 @@ import Training
 let workloadNames = ["sgemm", "mlp-train", "encoder-forward", "encoder-train", "resnet18-train-64", "resnet18-train-224",
                      "resnet18-forward-64", "resnet18-forward-224", "mobilenetv2-forward-64", "mobilenetv2-forward-224",
                      "mobilenetv2-train-64", "mobilenetv2-train-224", "mobilenetv2-frozen-5ep", "decode-jpeg-224", "decode-png-224",
-                     "minilm-forward-128", "minilm-forward-32", "minilm-finetune", "minilm-frozen-5ep", "tokenize"]
+                     "minilm-forward-128", "minilm-forward-32", "minilm-finetune", "minilm-frozen-5ep", "minilm-lora", "tokenize"]
 
 func makeWorkload(_ name: String) throws -> Workload {
     switch name {
@@ -34,6 +34,7 @@ func makeWorkload(_ name: String) throws -> Workload {
     case "minilm-forward-128": return miniLMForwardWorkload(tokens: 128)
     case "minilm-forward-32": return miniLMForwardWorkload(tokens: 32)
     case "minilm-finetune": return miniLMFineTuneWorkload()
+    case "minilm-lora": return miniLMLoRAWorkload()
     case "minilm-frozen-5ep": return miniLMFrozenEpochsWorkload()
     case "tokenize": return tokenizeWorkload()
     default: throw BenchError.unknownWorkload(name)
