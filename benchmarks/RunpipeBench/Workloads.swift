@@ -12,7 +12,8 @@ import Training
 let workloadNames = ["sgemm", "mlp-train", "encoder-forward", "encoder-train", "resnet18-train-64", "resnet18-train-224",
                      "resnet18-forward-64", "resnet18-forward-224", "mobilenetv2-forward-64", "mobilenetv2-forward-224",
                      "mobilenetv2-train-64", "mobilenetv2-train-224", "mobilenetv2-frozen-5ep", "decode-jpeg-224", "decode-png-224",
-                     "minilm-forward-128", "minilm-forward-32", "minilm-finetune", "minilm-frozen-5ep", "minilm-lora", "tokenize"]
+                     "minilm-forward-128", "minilm-forward-32", "minilm-finetune", "minilm-frozen-5ep", "minilm-lora", "multimodal-epoch",
+                     "tokenize"]
 
 func makeWorkload(_ name: String) throws -> Workload {
     switch name {
@@ -36,6 +37,7 @@ func makeWorkload(_ name: String) throws -> Workload {
     case "minilm-finetune": return miniLMFineTuneWorkload()
     case "minilm-lora": return miniLMLoRAWorkload()
     case "minilm-frozen-5ep": return miniLMFrozenEpochsWorkload()
+    case "multimodal-epoch": return multimodalEpochWorkload()
     case "tokenize": return tokenizeWorkload()
     default: throw BenchError.unknownWorkload(name)
     }

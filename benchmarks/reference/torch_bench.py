@@ -18,7 +18,8 @@ import time
 WORKLOADS = ["sgemm", "mlp-train", "encoder-forward", "encoder-train", "resnet18-train-64", "resnet18-train-224",
              "resnet18-forward-64", "resnet18-forward-224", "mobilenetv2-forward-64", "mobilenetv2-forward-224",
              "mobilenetv2-train-64", "mobilenetv2-train-224", "mobilenetv2-frozen-5ep", "decode-jpeg-224", "decode-png-224",
-             "minilm-forward-128", "minilm-forward-32", "minilm-finetune", "minilm-frozen-5ep", "minilm-lora", "tokenize"]
+             "minilm-forward-128", "minilm-forward-32", "minilm-finetune", "minilm-frozen-5ep", "minilm-lora", "multimodal-epoch",
+             "tokenize"]
 
 
 def proc_status_mib(field):
@@ -361,6 +362,10 @@ def tokenize_main(args):
 
 
 def make_workload(torch, name):
+    if name == "multimodal-epoch":
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from torch_multimodal import MULTIMODAL_WORKLOADS
+        return MULTIMODAL_WORKLOADS[name](torch, labels)
     if name == "minilm-lora":
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         from torch_peft import PEFT_WORKLOADS
