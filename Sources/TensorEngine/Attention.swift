@@ -89,17 +89,14 @@ public func attention(query: Tensor, key: Tensor, value: Tensor, heads: Int, mas
     let stream = useDropout ? rng.take(b * heads * tq * tk) : PhiloxStream(seed: 0, offset: 0)
     let threshold = dropoutThreshold(p)
     let dropScale = 1 / (1 - p)
-    let probs: Tensor? = record ? Tensor(uninitialized: [b, heads, tq, tk]) : nil
-    let pp = probs?.data
-
-    Parallel.run(chunks: b * heads) { task in
+    // The probabilities of (batch, head) `task` into `sc` [tq, tk]: softmax(Q·Kᵀ·s + bias + mask).
+    // For a large map backward calls it again instead of keeping every head's [tq, tk] block
+    // from the forward pass (one small product per head, against 4·b·h·tq·tk bytes per layer
+    // held until backward); the same calls in the same order give bit-identical probabilities.
+    let probabilities: (Int, UnsafeMutablePointer<Float>) -> Void = { task, sc in
         let bi = task / heads, h = task % heads
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tq * tk + tk)
-        defer { scratch.deallocate() }
-        let sc = pp.map { $0 + task * tq * tk } ?? scratch
         let qp = q.base + bi * q.batchStride + h * d
         let kp = k.base + bi * k.batchStride + h * d
-        let vp = v.base + bi * v.batchStride + h * d
         gemm(transA: false, transB: true, m: tq, n: tk, k: d, alpha: s, a: qp, lda: q.rowStride, b: kp, ldb: k.rowStride,
              c: sc, ldc: tk, parallel: false)
         let biasBlock = biasData.map { $0.data + bi * biasBatchStride + h * tq * tk }
@@ -112,9 +109,23 @@ public func attention(query: Tensor, key: Tensor, value: Tensor, heads: Int, mas
             }
             softmaxRow(row, tk)
         }
+    }
+
+    // Small attention maps (≤ 16 MB for the whole batch) are kept for backward; larger ones are
+    // recomputed there, which costs one Q·Kᵀ and a softmax per head.
+    let kept: Tensor? = record && b * heads * tq * tk <= 4 << 20 ? Tensor(uninitialized: [b, heads, tq, tk]) : nil
+    let pk = kept?.data
+
+    Parallel.run(chunks: b * heads) { task in
+        let bi = task / heads, h = task % heads
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tq * tk + tk)
+        defer { scratch.deallocate() }
+        let sc = pk.map { $0 + task * tq * tk } ?? scratch
+        let vp = v.base + bi * v.batchStride + h * d
+        probabilities(task, sc)
         var pv = UnsafePointer(sc)
         if useDropout {
-            let dropped = scratch == sc ? sc : scratch
+            let dropped = scratch
             let mult = scratch + tq * tk
             for i in 0..<tq {
                 fillDropoutMultipliers(stream, start: (task * tq + i) * tk, count: tk, threshold: threshold, scale: dropScale, into: mult)
@@ -125,7 +136,7 @@ public func attention(query: Tensor, key: Tensor, value: Tensor, heads: Int, mas
         gemm(transA: false, transB: false, m: tq, n: d, k: tk, a: pv, lda: tk, b: vp, ldb: v.rowStride,
              c: po + bi * tq * e + h * d, ldc: e, parallel: false)
     }
-    guard record, let probs else { return out }
+    guard record else { return out }
     let biasGrad = bias?.requiresGrad == true
     let biasShape = bias?.shape ?? []
     return out.recorded("attention", inputs) { g in
@@ -133,17 +144,17 @@ public func attention(query: Tensor, key: Tensor, value: Tensor, heads: Int, mas
         let pg = gc.data
         let gq = Tensor(uninitialized: [b, tq, e]), gk = Tensor(uninitialized: [b, tk, e]), gv = Tensor(uninitialized: [b, tk, e])
         let pgq = gq.data, pgk = gk.data, pgv = gv.data
-        let pp = probs.data
         // The score gradient per (batch, head) when the bias needs it; a shared bias sums it over
         // the batch afterwards, in batch order (deterministic).
         let scoreGrads = biasGrad ? Tensor(uninitialized: [b, heads, tq, tk]) : nil
         let psg = scoreGrads?.data
         Parallel.run(chunks: b * heads) { task in
             let bi = task / heads, h = task % heads
-            let buf = UnsafeMutablePointer<Float>.allocate(capacity: 2 * tq * tk + tk)
+            let buf = UnsafeMutablePointer<Float>.allocate(capacity: 3 * tq * tk + tk)
             defer { buf.deallocate() }
-            let dP = buf, dropped = buf + tq * tk, mult = buf + 2 * tq * tk
-            let P = pp + task * tq * tk
+            let dP = buf, dropped = buf + tq * tk, mult = buf + 3 * tq * tk
+            let P: UnsafeMutablePointer<Float>
+            if let kept { P = kept.data + task * tq * tk } else { P = buf + 2 * tq * tk; probabilities(task, P) }
             let qp = q.base + bi * q.batchStride + h * d
             let kp = k.base + bi * k.batchStride + h * d
             let vp = v.base + bi * v.batchStride + h * d

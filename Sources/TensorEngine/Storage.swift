@@ -6,11 +6,13 @@ import Foundation
 public final class Storage {
     public let pointer: UnsafeMutablePointer<Float>
     public let count: Int
+    /// Floats the buffer really holds (≥ `count`; the pool's size class).
+    let capacity: Int
 
     /// Uninitialised storage of `count` floats.
     public init(count: Int) {
         self.count = count
-        self.pointer = BufferPool.shared.take(count: count)
+        (self.pointer, self.capacity) = BufferPool.shared.take(count: count)
     }
 
     /// Zero-filled storage.
@@ -19,10 +21,13 @@ public final class Storage {
         pointer.initialize(repeating: 0, count: count)
     }
 
-    deinit { BufferPool.shared.give(pointer, count: count) }
+    deinit { BufferPool.shared.give(pointer, capacity: capacity) }
 }
 
-/// Keeps freed buffers by exact element count, up to a byte budget, for reuse.
+/// Keeps freed buffers for reuse, up to a byte budget, by size class: a request of n ≥ 1024
+/// floats gets a buffer of `sizeClass(n)` floats, the smallest m·2^(e−3) ≥ n with m in 8…16 (at
+/// most 12.5 % more than asked). Classes, not exact counts, are what lets a text batch padded
+/// to its own longest row reuse the memory of the previous batch, whose length differed.
 public final class BufferPool {
     public static let shared = BufferPool()
 
@@ -40,15 +45,40 @@ public final class BufferPool {
     /// Buffers smaller than this are not pooled (malloc is fast for them anyway).
     let minPooledCount = 1024
 
-    public func take(count: Int) -> UnsafeMutablePointer<Float> {
-        let n = max(count, 1)
+    /// The capacity a request of `count` floats is served with (`count` itself below 1024).
+    static func sizeClass(_ count: Int) -> Int {
+        guard count >= 1024 else { return max(count, 1) }
+        let e = Int.bitWidth - 1 - count.leadingZeroBitCount  // 2^e ≤ count < 2^(e+1)
+        let step = 1 << (e - 3)
+        return (count + step - 1) / step * step
+    }
+
+    /// A buffer for `count` floats and its capacity. Served from the pool by best fit within one
+    /// octave (the request's class and the next eight); on a miss, cached buffers too small for it
+    /// are returned to the system first, about as many bytes as the new buffer takes, so memory
+    /// parked in classes a workload stopped using does not pile up.
+    public func take(count: Int) -> (UnsafeMutablePointer<Float>, Int) {
+        let n = Self.sizeClass(count)
         if n >= minPooledCount {
             lock.lock()
-            if var list = free[n], let p = list.popLast() {
-                free[n] = list.isEmpty ? nil : list
-                cachedBytes -= n * 4
-                lock.unlock()
-                return p
+            var c = n
+            for _ in 0...8 {
+                if var list = free[c], let p = list.popLast() {
+                    free[c] = list.isEmpty ? nil : list
+                    cachedBytes -= c * 4
+                    lock.unlock()
+                    return (p, c)
+                }
+                c = Self.sizeClass(c + 1)
+            }
+            var released = 0
+            for cls in free.keys.filter({ $0 < n }).sorted(by: >) where released < n * 4 {
+                while released < n * 4, var list = free[cls], let p = list.popLast() {
+                    free[cls] = list.isEmpty ? nil : list
+                    Foundation.free(p)
+                    cachedBytes -= cls * 4
+                    released += cls * 4
+                }
             }
             lock.unlock()
         }
@@ -58,11 +88,11 @@ public final class BufferPool {
             // Out of memory is not recoverable for a numeric kernel; report it plainly.
             fatalError("runpipe: out of memory allocating \(bytes) bytes")
         }
-        return raw!.bindMemory(to: Float.self, capacity: n)
+        return (raw!.bindMemory(to: Float.self, capacity: n), n)
     }
 
-    public func give(_ pointer: UnsafeMutablePointer<Float>, count: Int) {
-        let n = max(count, 1)
+    /// Takes back a buffer `take` returned, with the capacity it returned.
+    public func give(_ pointer: UnsafeMutablePointer<Float>, capacity n: Int) {
         if n >= minPooledCount {
             lock.lock()
             if cachedBytes + n * 4 <= budgetBytes {
