@@ -1,7 +1,30 @@
 import Foundation
 
+/// The values an epoch or a validation reports, by the keys callbacks monitor.
+public protocol TrainingValues {
+    var trainLoss: Double { get }
+    var learningRate: Double { get }
+    var seconds: Double { get }
+    var metrics: [String: Double] { get }
+}
+
+extension TrainingValues {
+    /// The value of `key`: "train_loss", "lr", "seconds" or a metric key; nil when absent.
+    public func value(_ key: String) -> Double? {
+        switch key {
+        case "train_loss": return trainLoss
+        case "lr": return learningRate
+        case "seconds": return seconds
+        default: return metrics[key]
+        }
+    }
+
+    /// Every key `value(_:)` answers, sorted.
+    public var availableKeys: [String] { (["train_loss", "lr", "seconds"] + metrics.keys).sorted() }
+}
+
 /// What one training epoch produced (the part of it that ran, when training stopped inside it).
-public struct EpochRecord: Codable, Sendable, Equatable {
+public struct EpochRecord: Codable, Sendable, Equatable, TrainingValues {
     /// 1-based epoch number.
     public var epoch: Int
     /// Mean training loss over the epoch, each micro-batch weighted by its size.
@@ -21,19 +44,6 @@ public struct EpochRecord: Codable, Sendable, Equatable {
         self.seconds = seconds
         self.metrics = metrics
     }
-
-    /// The value of `key`: "train_loss", "lr", "seconds" or a metric key; nil when absent.
-    public func value(_ key: String) -> Double? {
-        switch key {
-        case "train_loss": return trainLoss
-        case "lr": return learningRate
-        case "seconds": return seconds
-        default: return metrics[key]
-        }
-    }
-
-    /// Every key `value(_:)` answers, sorted.
-    public var availableKeys: [String] { (["train_loss", "lr", "seconds"] + metrics.keys).sorted() }
 
     enum CodingKeys: String, CodingKey {
         case epoch, trainLoss = "train_loss", learningRate = "lr", seconds, metrics
@@ -86,7 +96,7 @@ struct JSONDouble: Codable, Equatable {
 }
 
 /// What one validation produced, mid-epoch or at the end of an epoch.
-public struct ValidationRecord: Codable, Sendable, Equatable {
+public struct ValidationRecord: Codable, Sendable, Equatable, TrainingValues {
     /// The epoch it ran in, 1-based.
     public var epoch: Int
     /// The global optimizer step after which it ran.
@@ -113,19 +123,6 @@ public struct ValidationRecord: Codable, Sendable, Equatable {
         self.seconds = seconds
         self.metrics = metrics
     }
-
-    /// The value of `key`: "train_loss", "lr", "seconds" or a metric key; nil when absent.
-    public func value(_ key: String) -> Double? {
-        switch key {
-        case "train_loss": return trainLoss
-        case "lr": return learningRate
-        case "seconds": return seconds
-        default: return metrics[key]
-        }
-    }
-
-    /// Every key `value(_:)` answers, sorted.
-    public var availableKeys: [String] { (["train_loss", "lr", "seconds"] + metrics.keys).sorted() }
 
     enum CodingKeys: String, CodingKey {
         case epoch, step, epochProgress = "epoch_progress", trainLoss = "train_loss", learningRate = "lr", seconds, metrics

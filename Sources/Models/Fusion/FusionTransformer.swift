@@ -22,41 +22,6 @@
 import Layers
 import TensorEngine
 
-/// Multi-head self-attention over tokens with AutoMM's parameter layout (`W_q`, `W_k`, `W_v`,
-/// `W_out` here `query`, `key`, `value`, `output`); no output projection for a single head.
-final class FusionAttention: Module {
-    let query: Linear, key: Linear, value: Linear
-    let output: Linear?
-    let heads: Int
-    let dropout: Float
-    let rng: RandomSource
-
-    init(dim: Int, heads: Int, dropout: Float, rng: RandomSource) {
-        self.heads = heads
-        self.dropout = dropout
-        self.rng = rng
-        query = Linear(dim, dim, rng: rng)
-        key = Linear(dim, dim, rng: rng)
-        value = Linear(dim, dim, rng: rng)
-        output = heads > 1 ? Linear(dim, dim, rng: rng) : nil
-        super.init()
-        for l in [query, key, value] + (output.map { [$0] } ?? []) {
-            if let b = l.bias { zeroFill(b) }
-        }
-        register(child: "query", query)
-        register(child: "key", key)
-        register(child: "value", value)
-        if let output { register(child: "output", output) }
-    }
-
-    /// `queries` [B, Tq, d] attend over `context` [B, Tk, d].
-    func callAsFunction(_ queries: Tensor, _ context: Tensor) throws -> Tensor {
-        let mixed = try attention(query: try query(queries), key: try key(context), value: try value(context), heads: heads,
-                                  dropout: dropout, training: isTraining, rng: &rng.generator)
-        return try output.map { try $0(mixed) } ?? mixed
-    }
-}
-
 /// `Linear(d, h or 2h) → activation → dropout → Linear(h, d)`; the GLU activations return
 /// a · act(b) for the halves a ‖ b of the first linear's output.
 final class FusionFeedForward: Module {
@@ -96,14 +61,16 @@ final class FusionFeedForward: Module {
 /// One pre-norm block: `x + drop(attn(norm(x)))`, then `x + drop(ffn(norm(x)))`.
 final class FusionBlock: Module {
     let attentionNorm: LayerNorm?
-    let attention: FusionAttention
+    let attention: TokenAttention
     let ffnNorm: LayerNorm
     let ffn: FusionFeedForward
     let residualDropout: Dropout
 
     init(_ config: FusionTransformerConfig, dim: Int, first: Bool, rng: RandomSource) {
         attentionNorm = first ? nil : LayerNorm(dim)
-        attention = FusionAttention(dim: dim, heads: config.heads, dropout: config.attentionDropout, rng: rng)
+        // AutoMM: W_q, W_k, W_v (and W_out, only with several heads) with zero biases.
+        attention = TokenAttention(dim: dim, heads: config.heads, dropout: config.attentionDropout,
+                                   outputProjection: config.heads > 1, zeroBiases: true, rng: rng)
         ffnNorm = LayerNorm(dim)
         ffn = FusionFeedForward(dim: dim, hidden: config.ffnHiddenSize, activation: config.ffnActivation,
                                 dropout: config.ffnDropout, rng: rng)

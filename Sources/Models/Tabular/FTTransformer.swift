@@ -161,32 +161,40 @@ final class Table: Module {
 
 /// Multi-head attention with its own output projection (rtdl's `MultiheadAttention`:
 /// W_q, W_k, W_v, W_out, here `query`, `key`, `value`, `output`), on the engine's fused kernel.
+/// AutoMM's fusion transformer uses it too, without the output projection for a single head
+/// and with zero biases.
 final class TokenAttention: Module {
-    let query: Linear, key: Linear, value: Linear, output: Linear
+    let query: Linear, key: Linear, value: Linear
+    let output: Linear?
     let heads: Int
     let dropout: Float
     let rng: RandomSource
 
-    init(dim: Int, heads: Int, dropout: Float, rng: RandomSource) {
+    init(dim: Int, heads: Int, dropout: Float, outputProjection: Bool = true, zeroBiases: Bool = false, rng: RandomSource) {
         self.heads = heads
         self.dropout = dropout
         self.rng = rng
         query = Linear(dim, dim, rng: rng)
         key = Linear(dim, dim, rng: rng)
         value = Linear(dim, dim, rng: rng)
-        output = Linear(dim, dim, rng: rng)
+        output = outputProjection ? Linear(dim, dim, rng: rng) : nil
         super.init()
+        if zeroBiases {
+            for l in [query, key, value] + (output.map { [$0] } ?? []) {
+                if let b = l.bias { zeroFill(b) }
+            }
+        }
         register(child: "query", query)
         register(child: "key", key)
         register(child: "value", value)
-        register(child: "output", output)
+        if let output { register(child: "output", output) }
     }
 
     /// `queries` [B, Tq, d] attend over `context` [B, Tk, d].
     func callAsFunction(_ queries: Tensor, _ context: Tensor) throws -> Tensor {
         let mixed = try attention(query: try query(queries), key: try key(context), value: try value(context), heads: heads,
                                   dropout: dropout, training: isTraining, rng: &rng.generator)
-        return try output(mixed)
+        return try output.map { try $0(mixed) } ?? mixed
     }
 }
 
