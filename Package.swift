@@ -19,6 +19,9 @@ let package = Package(
         .library(name: "Cache", targets: ["Cache"]),
         .library(name: "Spec", targets: ["Spec"]),
         .library(name: "Pipeline", targets: ["Pipeline"]),
+        .library(name: "Registry", targets: ["Registry"]),
+        .library(name: "Reports", targets: ["Reports"]),
+        .library(name: "Sweeps", targets: ["Sweeps"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -26,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // System libraries (module maps only; headers come from the Debian -dev packages).
@@ -69,12 +73,18 @@ let package = Package(
                 dependencies: ["Spec", "Tables", "Cache", "TensorEngine", "Layers", "Models",
                                "Checkpoints", "Tokenizers", "Images", "Training"],
                 swiftSettings: optimized),
+        // The run registry: every run and sweep in an embedded SQLite database beside the cache.
+        .target(name: "Registry", dependencies: ["Cache", .product(name: "GRDB", package: "GRDB.swift")]),
+        // Self-contained HTML reports with inline SVG plots, from run and sweep folders.
+        .target(name: "Reports", dependencies: ["Cache"]),
+        // Sweeps: trials from a `sweep:` section or flags, run as processes sharing the cache.
+        .target(name: "Sweeps", dependencies: ["Spec", "Cache", "Pipeline", "Registry"]),
 
         .executableTarget(
             name: "runpipe",
             dependencies: [
                 "TensorEngine", "Layers", "Models", "Checkpoints", "Tokenizers", "Images", "Training",
-                "Tables", "Cache", "Spec", "Pipeline",
+                "Tables", "Cache", "Spec", "Pipeline", "Registry", "Reports", "Sweeps",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimized),
@@ -95,6 +105,9 @@ let package = Package(
         .testTarget(name: "CacheTests", dependencies: ["Cache"]),
         .testTarget(name: "SpecTests", dependencies: ["Spec", "Training"], exclude: ["Fixtures"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Spec", "Tables", "Cache", "Images"]),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry", "Cache"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Images"]),
+        .testTarget(name: "SweepsTests", dependencies: ["Sweeps", "Spec", "Registry", "Pipeline"]),
         // Runs the built `runpipe` binary: exit statuses, standard error, files left behind.
         .testTarget(name: "RunpipeCLITests", dependencies: ["runpipe"]),
     ],
