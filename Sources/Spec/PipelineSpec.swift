@@ -38,6 +38,8 @@ public struct PipelineSpec: Codable, Equatable, Sendable {
     public var peft: PEFTSpec
     /// The preset whose values sit under the file's own (nil: none).
     public var preset: PresetName?
+    /// What `runpipe sweep` varies (nil: no `sweep:` section; `runpipe train` ignores it).
+    public var sweep: SweepSpec?
 
     /// What the preset chose and could not find (not encoded; nil without a preset).
     public var presetReport: PresetReport?
@@ -52,7 +54,7 @@ public struct PipelineSpec: Codable, Equatable, Sendable {
                 problem: ProblemChoice = .auto, metric: Metric? = nil,
                 processors: ProcessorsSpec = ProcessorsSpec(), backbones: BackbonesSpec = BackbonesSpec(),
                 fusion: FusionSpec = FusionSpec(), trainer: TrainerSpec = TrainerSpec(),
-                peft: PEFTSpec = PEFTSpec(), preset: PresetName? = nil,
+                peft: PEFTSpec = PEFTSpec(), preset: PresetName? = nil, sweep: SweepSpec? = nil,
                 file: URL = URL(fileURLWithPath: "pipeline.yaml"), sources: SourceMap = SourceMap()) {
         self.version = version
         self.name = name
@@ -66,6 +68,7 @@ public struct PipelineSpec: Codable, Equatable, Sendable {
         self.trainer = trainer
         self.peft = peft
         self.preset = preset
+        self.sweep = sweep
         self.file = file
         self.sources = sources
     }
@@ -75,7 +78,7 @@ public struct PipelineSpec: Codable, Equatable, Sendable {
         a.version == b.version && a.name == b.name && a.seed == b.seed && a.data == b.data
             && a.problem == b.problem && a.metric == b.metric && a.processors == b.processors
             && a.backbones == b.backbones && a.fusion == b.fusion && a.trainer == b.trainer
-            && a.peft == b.peft && a.preset == b.preset
+            && a.peft == b.peft && a.preset == b.preset && a.sweep == b.sweep
     }
 }
 

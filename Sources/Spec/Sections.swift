@@ -34,6 +34,8 @@ extension PipelineSpec: SpecSection {
             Field("peft", \.peft, Sections.codec(PEFTSpec.self), "Parameter-efficient fine-tuning of the pretrained backbones that train."),
             Field("preset", \.preset, Codecs.optional(Codecs.enumeration(PresetName.self)),
                   "medium_quality, high_quality or best_quality: AutoMM's presets, sitting under this file's own values (which win); null: none."),
+            Field("sweep", \.sweep, Codecs.optional(Sections.codec(SweepSpec.self)),
+                  "What `runpipe sweep` varies (grid, random or successive halving over any keys); `runpipe train` ignores it."),
         ]
     }
 

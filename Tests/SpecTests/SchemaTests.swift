@@ -30,7 +30,7 @@ final class SchemaTests: XCTestCase {
         XCTAssertEqual(root["required"] as? [String], ["version", "data"])
         XCTAssertEqual(root["additionalProperties"] as? Bool, false)
         let props = try XCTUnwrap(root["properties"] as? [String: Any])
-        XCTAssertEqual(Set(props.keys), ["extends", "version", "name", "seed", "data", "problem", "metric", "processors", "backbones", "fusion", "trainer", "peft", "preset"])
+        XCTAssertEqual(Set(props.keys), ["extends", "version", "name", "seed", "data", "problem", "metric", "processors", "backbones", "fusion", "trainer", "peft", "preset", "sweep"])
         let metric = try XCTUnwrap(props["metric"] as? [String: Any])
         XCTAssertEqual(metric["enum"] as? [String], ["auto"] + Metric.allCases.map(\.rawValue))
         XCTAssertEqual(metric["default"] as? String, "auto")
