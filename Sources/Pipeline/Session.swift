@@ -10,6 +10,9 @@ public struct Session: Sendable {
     public let overrides: [String]
     public let cacheDir: String?
     public let environment: [String: String]
+    /// The pipeline's text when it is not the file's (a run's resolved.yaml, read as if it were
+    /// the file, so relative paths resolve as they did).
+    public var yaml: String?
 
     public init(pipeline: URL, overrides: [String] = [], cacheDir: String? = nil, environment: [String: String] = [:]) {
         self.pipeline = pipeline.standardizedFileURL
@@ -20,7 +23,8 @@ public struct Session: Sendable {
 
     /// The typed, validated spec (every error of the file at once, before any data is read).
     public func load() throws -> PipelineSpec {
-        try PipelineLoader.load(pipeline, overrides: overrides)
+        if let yaml { return try PipelineLoader.load(yaml: yaml, file: pipeline, overrides: overrides) }
+        return try PipelineLoader.load(pipeline, overrides: overrides)
     }
 
     /// The content store this session uses.
@@ -30,10 +34,10 @@ public struct Session: Sendable {
     }
 
     /// Loads and compiles; hashes the data files (reusing hashes of unchanged files).
-    public func compile(threads: Int) throws -> CompiledPipeline {
+    public func compile(threads: Int, trainKeyExtras: [String: JSONValue] = [:]) throws -> CompiledPipeline {
         let spec = try load()
         let store = try store()
-        return try Compiler.compile(spec, hasher: store.fileHasher, threads: threads)
+        return try Compiler.compile(spec, hasher: store.fileHasher, threads: threads, trainKeyExtras: trainKeyExtras)
     }
 
     /// Which stages the cache holds and why the others must run.
@@ -43,7 +47,7 @@ public struct Session: Sendable {
 
     /// Runs every stage a run needs (through the cache) and writes the run directory.
     public func train(_ request: TrainRequest) throws -> TrainResult {
-        let compiled = try compile(threads: request.threads)
+        let compiled = try compile(threads: request.threads, trainKeyExtras: request.trainKeyExtras)
         let spec = compiled.spec
         let runURL = request.runDirectory ?? RunDirectory.defaultURL(
             name: spec.name, base: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
@@ -54,13 +58,30 @@ public struct Session: Sendable {
                                 force: request.force, log: request.log, progress: request.progress,
                                 callbacks: request.callbacks)
         let outcome = try executor.runAll()
-        let pipelineBytes = (try? Data(contentsOf: pipeline)) ?? Data()
+        let pipelineBytes = yaml.map { Data($0.utf8) } ?? (try? Data(contentsOf: pipeline)) ?? Data()
         let run = try RunDirectory.create(at: runURL, overwrite: request.overwrite) { dir in
             try RunWriter(compiled: compiled, outcome: outcome, executor: executor,
                           pipelineSHA256: ContentHash.sha256(pipelineBytes)).write(into: dir)
         }
         request.log("run written to \(run.url.path)")
         return TrainResult(runDirectory: run.url, metrics: outcome.metrics, stageStatus: executor.status)
+    }
+
+    /// The validation key a monitor names (`auto` → `val.<metric>`, or `val.<task>.<metric>` with
+    /// several tasks) and whether higher is better, checked against the problem detection finds.
+    /// Runs the stages up to `fit` through the cache (what a sweep's trials then reuse).
+    public func resolveMonitor(_ text: String, mode: String, threads: Int, key: String) throws -> (key: String, higherIsBetter: Bool) {
+        let compiled = try compile(threads: threads)
+        let executor = Executor(compiled: compiled, store: try store(), pipelineID: pipelineID(compiled.spec),
+                                force: false, log: { _ in }, progress: { _ in }, callbacks: [])
+        let processors = try executor.fittedProcessors()
+        let metric = try resolvedMetric(compiled.spec, problem: processors.problem)
+        guard let m = MonitorModeSpec(rawValue: mode) else {
+            throw PipelineError("\(key): unknown mode '\(mode)'", hint: "use auto, min or max")
+        }
+        let (name, resolved) = try TrainStage.resolveMonitor(text, m, metric: metric, problem: processors.problem, key: key,
+                                                             spec: compiled.spec, processors: processors)
+        return (name, resolved == .max)
     }
 
     /// Identifies this pipeline in the cache's stage records (name plus the file's location).
@@ -83,6 +104,9 @@ public struct TrainRequest {
     /// validation and checkpoint event and may stop training. They run only when the `train`
     /// stage computes (a cached model does not train again).
     public var callbacks: [any TrainerCallback]
+    /// Joins the training stage's cache key: whatever else decides the weights (a sweep's
+    /// pruning callback, which can stop training early).
+    public var trainKeyExtras: [String: JSONValue] = [:]
 
     public init(threads: Int, runDirectory: URL? = nil, overwrite: Bool = false, force: Bool = false,
                 log: @escaping (String) -> Void = { _ in }, progress: @escaping (String) -> Void = { _ in },

@@ -84,7 +84,7 @@ final class EndToEndTests: XCTestCase {
         // A trainer change reruns training and what reads it, nothing upstream.
         let changed = p.session(overrides: ["trainer.epochs=9"])
         let plan = try changed.plan(try changed.compile(threads: 2))
-        XCTAssertEqual(plan.toRun, ["train", "evaluate.validation", "evaluate.test", "predict.test"])
+        XCTAssertEqual(plan.toRun, ["train", "evaluate.validation", "predict.validation", "evaluate.test", "predict.test"])
         XCTAssertTrue(plan.render().contains("trainer.epochs"), plan.render())
         XCTAssertTrue(plan.render().contains("8 → 9"), plan.render())
 
@@ -166,7 +166,7 @@ final class EndToEndTests: XCTestCase {
         let graph = try p.session().compile(threads: 2).graph
         let ids = graph.nodes.map(\.id)
         XCTAssertEqual(ids, ["load.train", "load.test", "infer", "split", "fit", "encode.train", "encode.validation",
-                             "encode.test", "train", "evaluate.validation", "evaluate.test", "predict.test"])
+                             "encode.test", "train", "evaluate.validation", "predict.validation", "evaluate.test", "predict.test"])
         let dot = graph.render(.dot)
         XCTAssertTrue(dot.hasPrefix("digraph pipeline {"))
         XCTAssertTrue(dot.contains("\"fit\" -> \"encode.train\""))

@@ -41,7 +41,10 @@ public enum Compiler {
     /// Version of runpipe written into training keys: new numerics must not reuse old models.
     public static let runpipeVersion = "0.1.0"
 
-    public static func compile(_ spec: PipelineSpec, hasher: FileHasher, threads: Int) throws -> CompiledPipeline {
+    /// `trainKeyExtras` joins the training stage's key: what else decides the trained weights
+    /// (a sweep's early-stopping rungs, which cut a trial short).
+    public static func compile(_ spec: PipelineSpec, hasher: FileHasher, threads: Int,
+                               trainKeyExtras: [String: JSONValue] = [:]) throws -> CompiledPipeline {
         var graph = StageGraph()
         var augmentationNote: String?
         var sources: [String: DataSource] = [:]
@@ -238,6 +241,7 @@ public enum Compiler {
             "threads": .int(Int64(threads)),
             "runpipe": .string(runpipeVersion),
         ]
+        for (k, v) in trainKeyExtras { trainComponents[k] = v }
         if !spec.data.labelWeights.isEmpty {
             trainComponents["label_weights"] = try JSONValue(encoding: spec.data.labelWeights)
         }
@@ -261,6 +265,10 @@ public enum Compiler {
 
         try graph.add(.evaluate, part: "validation", inputs: withEmbedding(["train", "encode.validation", "fit"], "validation"),
                       summary: "score the model on the validation rows", components: .object([:]))
+        // The validation rows' predictions and probabilities: what a report's confusion matrix,
+        // ROC, calibration and residual plots are drawn from.
+        try graph.add(.predict, part: "validation", inputs: withEmbedding(["train", validationLoad, "encode.validation", "fit"], "validation"),
+                      summary: "predict the validation rows", components: .object([:]))
         if test != nil {
             try graph.add(.evaluate, part: "test", inputs: withEmbedding(["train", "encode.test", "fit"], "test"),
                           summary: "score the model on the test file", components: .object([:]))

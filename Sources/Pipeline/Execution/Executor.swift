@@ -397,7 +397,7 @@ public final class Executor {
         let e = try entry(id) { dir in
             let model = try self.trainedModel()
             let p = try self.fittedProcessors()
-            let table = try self.table(part)
+            let (table, _) = try self.partRows(part)
             let data = try self.modelData(part)
             let csv = try Scoring.predictionsCSV(model: model, processors: p, table: table, part: data)
             try csv.write(to: dir.appendingPathComponent("predictions.csv"))

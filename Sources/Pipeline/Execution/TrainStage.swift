@@ -455,6 +455,11 @@ struct TrainStage {
     /// metric applies to the (inferred) problem.
     func resolveMonitor(_ text: String, _ mode: MonitorModeSpec, metric: Metric, problem: ProblemType,
                         key: String) throws -> (String, MonitorMode) {
+        try Self.resolveMonitor(text, mode, metric: metric, problem: problem, key: key, spec: spec, processors: processors)
+    }
+
+    static func resolveMonitor(_ text: String, _ mode: MonitorModeSpec, metric: Metric, problem: ProblemType,
+                               key: String, spec: PipelineSpec, processors: FittedProcessors) throws -> (String, MonitorMode) {
         let target = MonitorTarget(text)
         let location = spec.sources["\(key).monitor"] ?? spec.sources[key]
         let higher: Bool

@@ -12,6 +12,7 @@ import Foundation
 ///     metrics.json           {"validation": {metric: value…}, "test": {…}}
 ///     history.csv            one row per epoch
 ///     model/                 weights (safetensors), model.json, processors.json, columns.json
+///     validation_predictions.csv  the validation rows with the prediction (and class probabilities)
 ///     test_predictions.csv   when the pipeline names a test file
 ///     run.log                what each stage did, cached or not
 public struct RunDirectory {

@@ -24,8 +24,9 @@ struct RunWriter {
         try Data(model.historyCSV.utf8).write(to: dir.appendingPathComponent("history.csv"))
 
         try writeJSON(outcome.metrics, to: dir.appendingPathComponent("metrics.json"))
-        if let predictions = try? executor.predictionFile("predict.test") {
-            try Data(contentsOf: predictions).write(to: dir.appendingPathComponent("test_predictions.csv"))
+        for part in ["validation", "test"] where compiled.graph.node("predict.\(part)") != nil {
+            let predictions = try executor.predictionFile("predict.\(part)")
+            try Data(contentsOf: predictions).write(to: dir.appendingPathComponent("\(part)_predictions.csv"))
         }
 
         let data = ["train", "validation", "test"].compactMap { compiled.sources[$0] }.map {
