@@ -22,10 +22,15 @@ final class CLITests: XCTestCase {
     }
 
     func run(_ arguments: [String], in directory: URL? = nil) throws -> Outcome {
+        try Self.execute(arguments, in: directory)
+    }
+
+    /// Runs the binary with `arguments` (RUNPIPE_THREADS=2) and collects what it printed.
+    static func execute(_ arguments: [String], in directory: URL? = nil) throws -> Outcome {
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: Self.binary.path),
-                          "runpipe binary not found next to the test bundle (\(Self.binary.path)); build it with `swift build`")
+                          "runpipe binary not found next to the test bundle (\(binary.path)); build it with `swift build`")
         let process = Process()
-        process.executableURL = Self.binary
+        process.executableURL = binary
         process.arguments = arguments
         if let directory { process.currentDirectoryURL = directory }
         var environment = ProcessInfo.processInfo.environment

@@ -1,0 +1,208 @@
+import Foundation
+import XCTest
+
+/// `runpipe sweep`, `runpipe reproduce` and the registry as a user meets them: real trial
+/// processes on a small copy of the penguins pipeline.
+final class SweepCLITests: XCTestCase {
+    enum cli {
+        static func run(_ arguments: [String], in directory: URL? = nil) throws -> CLITests.Outcome {
+            try CLITests.execute(arguments, in: directory)
+        }
+    }
+
+    /// A folder with the penguins training data and a short pipeline (4 epochs, no test file).
+    func project(epochs: Int = 4, sweep: String = "") throws -> (dir: URL, pipeline: URL) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cli-sweep-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        let data = CLITests.repository.appendingPathComponent("pipelines/data/penguins/train.csv")
+        try FileManager.default.copyItem(at: data, to: dir.appendingPathComponent("train.csv"))
+        let pipeline = dir.appendingPathComponent("p.yaml")
+        try """
+        version: 1
+        name: pens
+        seed: 3
+        data: {train: train.csv, label: species, validation: {fraction: 0.25, stratify: true}}
+        metric: accuracy
+        backbones:
+          tabular: {kind: mlp, hidden: [16], dropout: 0.1}
+        trainer:
+          optimizer: {kind: adamw, lr: 3.0e-3}
+          epochs: \(epochs)
+          batch_size: 32
+          callbacks: []
+        \(sweep)
+        """.write(to: pipeline, atomically: true, encoding: .utf8)
+        return (dir, pipeline)
+    }
+
+    struct Unreadable: Error {}
+
+    /// sweep.json as JSON (throws without recording a failure, so it can be polled).
+    func state(_ folder: URL) throws -> [String: Any] {
+        let data = try Data(contentsOf: folder.appendingPathComponent("sweep.json"))
+        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { throw Unreadable() }
+        return object
+    }
+
+    func trials(_ folder: URL) throws -> [[String: Any]] {
+        guard let t = try state(folder)["trials"] as? [[String: Any]] else { throw Unreadable() }
+        return t
+    }
+
+    func testGridSharesStagesAndJobsDoNotChangeResults() throws {
+        let (dir, pipeline) = try project()
+        let grid = ["--grid", "trainer.optimizer.lr=1e-3,1e-2", "--grid", "backbones.tabular.dropout=0.0,0.2"]
+        let one = try cli.run(["sweep", pipeline.path] + grid + ["--jobs", "1", "--sweep-dir", dir.appendingPathComponent("s1").path,
+                                                                  "--cache-dir", dir.appendingPathComponent("c1").path], in: dir)
+        XCTAssertEqual(one.status, 0, one.stderr)
+        XCTAssertTrue(one.stdout.contains("val.accuracy"), one.stdout)
+        XCTAssertTrue(one.stdout.contains("best: trial"), one.stdout)
+        let two = try cli.run(["sweep", pipeline.path] + grid + ["--jobs", "2", "--sweep-dir", dir.appendingPathComponent("s2").path,
+                                                                  "--cache-dir", dir.appendingPathComponent("c2").path], in: dir)
+        XCTAssertEqual(two.status, 0, two.stderr)
+
+        let a = try trials(dir.appendingPathComponent("s1")), b = try trials(dir.appendingPathComponent("s2"))
+        XCTAssertEqual(a.count, 4)
+        for (x, y) in zip(a, b) {
+            XCTAssertEqual(x["status"] as? String, "finished")
+            XCTAssertEqual(x["parameters"] as? [String: String], y["parameters"] as? [String: String])
+            XCTAssertEqual(x["metrics"] as? [String: Double], y["metrics"] as? [String: Double], "trial \(x["name"] ?? "")")
+        }
+        // The stages before training ran once for all four trials; training once per trial.
+        let ls = try cli.run(["cache", "ls", "--cache-dir", dir.appendingPathComponent("c1").path])
+        XCTAssertEqual(ls.status, 0, ls.stderr)
+        let stages = ls.stdout.split(separator: "\n").compactMap { line -> String? in
+            let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+            return parts.count > 4 ? String(parts[4]) : nil
+        }
+        XCTAssertEqual(stages.filter { $0 == "fit" }.count, 1, ls.stdout)
+        XCTAssertEqual(stages.filter { $0 == "encode.train" }.count, 1, ls.stdout)
+        XCTAssertEqual(stages.filter { $0 == "train" }.count, 4, ls.stdout)
+
+        // Every trial is in the registry, with its sweep.
+        let runs = try cli.run(["runs", "list", "--cache-dir", dir.appendingPathComponent("c1").path, "--json"])
+        XCTAssertEqual(runs.status, 0, runs.stderr)
+        let list = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(runs.stdout.utf8)) as? [[String: Any]])
+        XCTAssertEqual(list.count, 4)
+    }
+
+    func testAnInvalidTrialStopsTheSweepBeforeAnyTrialStarts() throws {
+        let (dir, pipeline) = try project()
+        let r = try cli.run(["sweep", pipeline.path, "--grid", "trainer.optimizer.lr=1e-3,fast", "--sweep-dir", dir.appendingPathComponent("s").path], in: dir)
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("trial 001 (trainer.optimizer.lr=fast)"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("no trial was started"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("s").path))
+
+        let unknown = try cli.run(["sweep", pipeline.path, "--grid", "trainer.optimizer.lrr=1e-3,1e-2"], in: dir)
+        XCTAssertEqual(unknown.status, 1)
+        XCTAssertTrue(unknown.stderr.contains("lrr") && unknown.stderr.contains("did you mean 'lr'"), unknown.stderr)
+
+        let reversed = try cli.run(["sweep", pipeline.path, "--random", "trainer.optimizer.lr=log_uniform(1e-2,1e-4)"], in: dir)
+        XCTAssertEqual(reversed.status, 1)
+        XCTAssertTrue(reversed.stderr.contains("lower bound is above the upper"), reversed.stderr)
+
+        let nothing = try cli.run(["sweep", pipeline.path], in: dir)
+        XCTAssertEqual(nothing.status, 1)
+        XCTAssertTrue(nothing.stderr.contains("nothing to sweep"), nothing.stderr)
+    }
+
+    func testMoreJobsThanCoresWarnsAndCaps() throws {
+        let (dir, pipeline) = try project(epochs: 1)
+        let r = try cli.run(["sweep", pipeline.path, "--grid", "trainer.optimizer.lr=1e-3,1e-2", "--jobs", "64", "--threads", "2",
+                             "--sweep-dir", dir.appendingPathComponent("s").path], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("warning: --jobs 64 is more than the 2 cores available; running 2 at once"), r.stderr)
+    }
+
+    func testKilledSweepResumesWithoutRerunningFinishedTrials() throws {
+        let (dir, pipeline) = try project(epochs: 6)
+        let folder = dir.appendingPathComponent("s")
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: CLITests.binary.path), "runpipe binary not built")
+        let process = Process()
+        process.executableURL = CLITests.binary
+        process.arguments = ["sweep", pipeline.path, "--grid", "trainer.optimizer.lr=1e-3,2e-3,3e-3,4e-3", "--jobs", "1",
+                             "--sweep-dir", folder.path, "--quiet"]
+        process.currentDirectoryURL = dir
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Wait for the first trial to finish, then kill the sweep without warning.
+        let deadline = Date().addingTimeInterval(300)
+        while Date() < deadline {
+            if let t = try? trials(folder), t.contains(where: { $0["status"] as? String == "finished" }) { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        let before = try trials(folder)
+        let finished = before.filter { $0["status"] as? String == "finished" }.compactMap { $0["name"] as? String }
+        XCTAssertFalse(finished.isEmpty)
+        XCTAssertLessThan(finished.count, 4, "the sweep was killed before its end")
+        // The orphaned trial process notices and ends; give it a moment.
+        Thread.sleep(forTimeInterval: 1.5)
+
+        let resumed = try cli.run(["sweep", "--resume", folder.path], in: dir)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        let after = try trials(folder)
+        XCTAssertEqual(after.map { $0["status"] as? String }, Array(repeating: "finished", count: 4))
+        for name in finished {
+            // One command line in its log: it ran once.
+            let log = try String(contentsOf: folder.appendingPathComponent("logs/\(name).log"), encoding: .utf8)
+            XCTAssertEqual(log.components(separatedBy: "$ runpipe").count - 1, 1, "trial \(name) ran again")
+        }
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("trials").path).filter { $0.hasPrefix(".") }
+        XCTAssertEqual(leftovers, [])
+
+        // The same sweep in one go gives the same metrics.
+        let fresh = try cli.run(["sweep", pipeline.path, "--grid", "trainer.optimizer.lr=1e-3,2e-3,3e-3,4e-3",
+                                 "--sweep-dir", dir.appendingPathComponent("fresh").path, "--quiet"], in: dir)
+        XCTAssertEqual(fresh.status, 0, fresh.stderr)
+        XCTAssertEqual(try trials(dir.appendingPathComponent("fresh")).map { $0["metrics"] as? [String: Double] },
+                       after.map { $0["metrics"] as? [String: Double] })
+    }
+
+    func testSuccessiveHalvingStopsTheSameTrialsWhateverTheJobs() throws {
+        let (dir, pipeline) = try project(epochs: 4, sweep: """
+        sweep:
+          method: halving
+          trials: 6
+          halving: {min_epochs: 1, eta: 2}
+          parameters:
+            trainer.optimizer.lr: {log_uniform: [1.0e-4, 3.0e-2]}
+        """)
+        var outcomes: [[String]] = []
+        for jobs in ["1", "2"] {
+            let folder = dir.appendingPathComponent("h\(jobs)")
+            let r = try cli.run(["sweep", pipeline.path, "--jobs", jobs, "--sweep-dir", folder.path], in: dir)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let t = try trials(folder)
+            outcomes.append(t.map { "\($0["status"] ?? "")@\($0["stopped_at"] ?? "-"):\($0["epochs"] ?? "")" })
+            XCTAssertTrue(t.contains { $0["status"] as? String == "stopped" }, "\(t)")
+            XCTAssertEqual(try state(folder)["rungs"] as? [Int], [1, 2])
+        }
+        XCTAssertEqual(outcomes[0], outcomes[1])
+    }
+
+    func testReproduceComparesBitForBitAndRefusesChangedData() throws {
+        let (dir, pipeline) = try project(epochs: 3)
+        let runDir = dir.appendingPathComponent("run")
+        let train = try cli.run(["train", pipeline.path, "--run-dir", runDir.path, "--quiet"], in: dir)
+        XCTAssertEqual(train.status, 0, train.stderr)
+        let again = try cli.run(["reproduce", runDir.path], in: dir)
+        XCTAssertEqual(again.status, 0, again.stderr + again.stdout)
+        XCTAssertTrue(again.stdout.contains("reproduced:"), again.stdout)
+        XCTAssertTrue(again.stdout.contains("model/"), again.stdout)
+
+        // Change one data cell: refused, with both hashes.
+        let csv = dir.appendingPathComponent("train.csv")
+        var text = try String(contentsOf: csv, encoding: .utf8)
+        text = text.replacingOccurrences(of: "Torgersen", with: "Dream", options: [], range: text.range(of: "Torgersen"))
+        try text.write(to: csv, atomically: true, encoding: .utf8)
+        let refused = try cli.run(["reproduce", runDir.path], in: dir)
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.stderr.contains("inputs changed") && refused.stderr.contains("data.train") && refused.stderr.contains("recorded sha256"),
+                      refused.stderr)
+    }
+}
