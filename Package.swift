@@ -74,9 +74,9 @@ let package = Package(
                                "Checkpoints", "Tokenizers", "Images", "Training"],
                 swiftSettings: optimized),
         // The run registry: every run and sweep in an embedded SQLite database beside the cache.
-        .target(name: "Registry", dependencies: ["Cache", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "Registry", dependencies: ["Cache", "Yams", .product(name: "GRDB", package: "GRDB.swift")]),
         // Self-contained HTML reports with inline SVG plots, from run and sweep folders.
-        .target(name: "Reports", dependencies: ["Cache"]),
+        .target(name: "Reports", dependencies: ["Cache", "Yams"]),
         // Sweeps: trials from a `sweep:` section or flags, run as processes sharing the cache.
         .target(name: "Sweeps", dependencies: ["Spec", "Cache", "Pipeline", "Registry"]),
 

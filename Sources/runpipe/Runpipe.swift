@@ -14,7 +14,7 @@ struct Runpipe: ParsableCommand {
             `runpipe train pipelines/penguins.yaml`.
             """,
         version: version,
-        subcommands: [Train.self, Predict.self, Evaluate.self, Validate.self, Plan.self, Graph.self,
-                      Inspect.self, Schema.self, CacheCommand.self, Demo.self]
+        subcommands: [Train.self, Sweep.self, Reproduce.self, Predict.self, Evaluate.self, Validate.self, Plan.self, Graph.self,
+                      Inspect.self, Schema.self, Runs.self, CacheCommand.self, Demo.self, ReportCommand.self]
     )
 }
