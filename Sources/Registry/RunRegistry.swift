@@ -180,6 +180,12 @@ public final class RunRegistry: Sendable {
         let git = GitState.probe(file: run.pipeline)
         let overrides = String(decoding: (try? JSONEncoder().encode(run.overrides)) ?? Data("[]".utf8), as: UTF8.self)
         return try writing { db in
+            // An earlier attempt at the same folder that never ended (a killed trial a resumed
+            // sweep restarts, a Ctrl-C'd train) is closed, so it does not stay `running`.
+            try db.execute(sql: """
+                UPDATE run SET status = 'failed', error_message = 'interrupted: the run was started again in the same folder'
+                WHERE run_directory = ? AND status = 'running'
+                """, arguments: [Self.absolute(run.runDirectory)])
             try db.execute(sql: """
                 INSERT INTO run (name, pipeline, run_directory, status, command, overrides, started, seed, threads,
                                  git_commit, git_dirty, sweep_id, trial_index)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Reports
 import Spec
 import Sweeps
 import TensorEngine
@@ -105,6 +106,11 @@ extension Runpipe {
                     print("best: trial \(runner.state.trials[best].name) → \(runner.folder.appendingPathComponent(runner.state.trials[best].runDir).path)")
                 }
                 print("sweep: \(runner.folder.path)")
+                do {
+                    print("report: \(try SweepReport.write(sweepFolder: runner.folder).path)")
+                } catch {
+                    logLine("warning: the sweep's report could not be written: \(error)")
+                }
             }
         }
 

@@ -73,7 +73,12 @@ extension Runpipe {
                     throw error
                 }
                 let stopped = trial.flatMap { t in t.state.rungs.flatMap { RungPruner.stoppedAt(folder: t.folder, trial: t.index, rungs: $0) } } != nil
-                try registry.finish(id: id, runDirectory: result.runDirectory, stoppedEarly: stopped)
+                do {
+                    try registry.finish(id: id, runDirectory: result.runDirectory, stoppedEarly: stopped)
+                } catch {
+                    // The run folder is complete; only its record is behind.
+                    logLine("warning: the run in \(result.runDirectory.path) could not be recorded in the registry: \(error)")
+                }
                 print(result.summary)
             }
         }

@@ -69,16 +69,19 @@ final class SweepCLITests: XCTestCase {
             XCTAssertEqual(x["parameters"] as? [String: String], y["parameters"] as? [String: String])
             XCTAssertEqual(x["metrics"] as? [String: Double], y["metrics"] as? [String: Double], "trial \(x["name"] ?? "")")
         }
-        // The stages before training ran once for all four trials; training once per trial.
-        let ls = try cli.run(["cache", "ls", "--cache-dir", dir.appendingPathComponent("c1").path])
-        XCTAssertEqual(ls.status, 0, ls.stderr)
-        let stages = ls.stdout.split(separator: "\n").compactMap { line -> String? in
-            let parts = line.split(separator: " ", omittingEmptySubsequences: true)
-            return parts.count > 4 ? String(parts[4]) : nil
+        // The stages before training ran once for all four trials — also with two trials
+        // starting together, where one waits for the other's stage —; training once per trial.
+        for cache in ["c1", "c2"] {
+            let ls = try cli.run(["cache", "ls", "--cache-dir", dir.appendingPathComponent(cache).path])
+            XCTAssertEqual(ls.status, 0, ls.stderr)
+            let stages = ls.stdout.split(separator: "\n").compactMap { line -> String? in
+                let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+                return parts.count > 4 ? String(parts[4]) : nil
+            }
+            XCTAssertEqual(stages.filter { $0 == "fit" }.count, 1, ls.stdout)
+            XCTAssertEqual(stages.filter { $0 == "encode.train" }.count, 1, ls.stdout)
+            XCTAssertEqual(stages.filter { $0 == "train" }.count, 4, ls.stdout)
         }
-        XCTAssertEqual(stages.filter { $0 == "fit" }.count, 1, ls.stdout)
-        XCTAssertEqual(stages.filter { $0 == "encode.train" }.count, 1, ls.stdout)
-        XCTAssertEqual(stages.filter { $0 == "train" }.count, 4, ls.stdout)
 
         // Every trial is in the registry, with its sweep.
         let runs = try cli.run(["runs", "list", "--cache-dir", dir.appendingPathComponent("c1").path, "--json"])
@@ -161,6 +164,38 @@ final class SweepCLITests: XCTestCase {
         XCTAssertEqual(fresh.status, 0, fresh.stderr)
         XCTAssertEqual(try trials(dir.appendingPathComponent("fresh")).map { $0["metrics"] as? [String: Double] },
                        after.map { $0["metrics"] as? [String: Double] })
+    }
+
+    func testInterruptEndsTrialsCleanlyAndResumes() throws {
+        let (dir, pipeline) = try project(epochs: 30)
+        let folder = dir.appendingPathComponent("s")
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: CLITests.binary.path), "runpipe binary not built")
+        let process = Process()
+        process.executableURL = CLITests.binary
+        process.arguments = ["sweep", pipeline.path, "--grid", "trainer.optimizer.lr=1e-3,2e-3,3e-3", "--jobs", "2", "--threads", "2",
+                             "--sweep-dir", folder.path]
+        process.currentDirectoryURL = dir
+        let err = Pipe()
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = err
+        try process.run()
+        let deadline = Date().addingTimeInterval(300)
+        while Date() < deadline {
+            if let t = try? trials(folder), t.contains(where: { $0["status"] as? String == "running" }) { break }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        kill(process.processIdentifier, SIGINT)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 130, stderr)
+        XCTAssertTrue(stderr.contains("runpipe sweep --resume \(folder.path)"), stderr)
+        XCTAssertEqual(try state(folder)["status"] as? String, "interrupted")
+        XCTAssertFalse(try trials(folder).contains { $0["status"] as? String == "running" })
+
+        let resumed = try cli.run(["sweep", "--resume", folder.path, "--jobs", "2"], in: dir)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(try trials(folder).map { $0["status"] as? String }, ["finished", "finished", "finished"])
+        XCTAssertEqual(try state(folder)["status"] as? String, "finished")
     }
 
     func testSuccessiveHalvingStopsTheSameTrialsWhateverTheJobs() throws {
