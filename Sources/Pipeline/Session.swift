@@ -84,6 +84,25 @@ public struct Session: Sendable {
         return (name, resolved == .max)
     }
 
+    /// Stage id → key of every stage before training (what a sweep's trials may share).
+    public func inputStageKeys(threads: Int) throws -> [String: String] {
+        let compiled = try compile(threads: threads)
+        var keys: [String: String] = [:]
+        for n in compiled.graph.nodes where ![.train, .evaluate, .predict].contains(n.kind) { keys[n.id] = n.key }
+        return keys
+    }
+
+    /// Computes, through the cache, everything the network reads for each part (encoded rows,
+    /// text and image features): all stages before training, with `threads` workers.
+    public func computeInputs(threads: Int, log: @escaping (String) -> Void) throws {
+        let compiled = try compile(threads: threads)
+        let executor = Executor(compiled: compiled, store: try store(), pipelineID: pipelineID(compiled.spec),
+                                force: false, log: log, progress: { _ in }, callbacks: [])
+        for part in ["train", "validation", "test"] where compiled.graph.node("encode.\(part)") != nil {
+            _ = try executor.modelData(part)
+        }
+    }
+
     /// Identifies this pipeline in the cache's stage records (name plus the file's location).
     func pipelineID(_ spec: PipelineSpec) -> String {
         "\(spec.name)-\(ContentHash.sha256(Data(pipeline.path.utf8)).prefix(12))"

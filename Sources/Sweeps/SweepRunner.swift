@@ -44,6 +44,8 @@ public final class SweepRunner: @unchecked Sendable {
     public let folder: URL
     public private(set) var state: SweepState
     let jobs: Int
+    /// Cores of the whole sweep (what the shared stages are computed with).
+    let threads: Int
     let cacheDir: String?
     let executable: URL
     let environment: [String: String]
@@ -129,7 +131,7 @@ public final class SweepRunner: @unchecked Sendable {
             }, best: nil)
         try state.write(to: folder)
         let store = try session.store()
-        return SweepRunner(folder: folder, state: state, jobs: jobs, cacheDir: store.root.path, executable: request.executable,
+        return SweepRunner(folder: folder, state: state, jobs: jobs, threads: cores, cacheDir: store.root.path, executable: request.executable,
                            environment: request.environment, log: request.log,
                            registryURL: RunRegistry.defaultURL(cacheRoot: store.root, environment: request.environment))
     }
@@ -152,18 +154,19 @@ public final class SweepRunner: @unchecked Sendable {
         }
         let store = try session.store()
         state.status = "running"
-        let runner = SweepRunner(folder: folder, state: state, jobs: max(1, j), cacheDir: store.root.path, executable: executable,
+        let runner = SweepRunner(folder: folder, state: state, jobs: max(1, j), threads: cores, cacheDir: store.root.path, executable: executable,
                                  environment: environment, log: log,
                                  registryURL: RunRegistry.defaultURL(cacheRoot: store.root, environment: environment))
         runner.adoptFinishedTrials()
         return runner
     }
 
-    init(folder: URL, state: SweepState, jobs: Int, cacheDir: String?, executable: URL, environment: [String: String],
+    init(folder: URL, state: SweepState, jobs: Int, threads: Int, cacheDir: String?, executable: URL, environment: [String: String],
          log: @escaping (String) -> Void, registryURL: URL) {
         self.folder = folder
         self.state = state
         self.jobs = jobs
+        self.threads = threads
         self.cacheDir = cacheDir
         self.executable = executable
         self.environment = environment
@@ -205,6 +208,7 @@ public final class SweepRunner: @unchecked Sendable {
         log("sweep \(state.id): \(state.trials.count) trial\(state.trials.count == 1 ? "" : "s") (\(pending.count) to run), "
             + "\(jobs) at a time, \(state.threadsPerTrial) thread\(state.threadsPerTrial == 1 ? "" : "s") each; monitor \(state.monitor) (\(state.mode))")
         for i in pending { cleanTrialFolder(i) }
+        try computeSharedStages(pending)
 
         lock.withLock { queue = pending }
         let group = DispatchGroup()
@@ -228,6 +232,28 @@ public final class SweepRunner: @unchecked Sendable {
         }
         try state.write(to: folder)
         try? registry.recordSweep(sweepRecord())
+    }
+
+    /// When every pending trial needs the same stages before training (a sweep over trainer,
+    /// fusion or head keys), computes them first with all the cores: otherwise the first trials
+    /// would compute them on their share of the cores while the others wait for them.
+    private func computeSharedStages(_ pending: [Int]) throws {
+        guard jobs > 1, threads > 1, !pending.isEmpty else { return }
+        let pipeline = URL(fileURLWithPath: state.pipeline)
+        let sessions = pending.map { i in
+            Session(pipeline: pipeline, overrides: state.overrides + trialOverrides(state.trials[i]),
+                    cacheDir: cacheDir, environment: environment)
+        }
+        let first = try sessions[0].inputStageKeys(threads: threads)
+        for s in sessions.dropFirst() where try s.inputStageKeys(threads: threads) != first { return }
+        let start = Date()
+        log("computing the stages every trial shares (\(first.count)) on \(threads) threads …")
+        try sessions[0].computeInputs(threads: threads, log: { _ in })
+        log(String(format: "shared stages ready (%.1f s)", Date().timeIntervalSince(start)))
+    }
+
+    func trialOverrides(_ t: SweepState.TrialState) -> [String] {
+        state.parameters.compactMap { k in t.parameters[k].map { "\(k)=\($0)" } }
     }
 
     private func takeNext() -> Int? {
@@ -261,8 +287,7 @@ public final class SweepRunner: @unchecked Sendable {
         let process = Process()
         process.executableURL = executable
         var args = ["train", state.pipeline]
-        for o in state.overrides { args += ["--set", o] }
-        for k in state.parameters { if let v = trial.parameters[k] { args += ["--set", "\(k)=\(v)"] } }
+        for o in state.overrides + trialOverrides(trial) { args += ["--set", o] }
         args += ["--run-dir", runURL.path, "--threads", String(state.threadsPerTrial), "--quiet",
                  "--sweep-trial", "\(folder.path):\(index)"]
         if let cacheDir { args += ["--cache-dir", cacheDir] }

@@ -16,7 +16,7 @@ struct PipelineOptions: ParsableArguments {
                                valueName: "DIR"))
     var cacheDir: String?
 
-    @Option(help: "Worker threads (default: RUNPIPE_THREADS, else every core). Part of the training cache key.")
+    @Option(help: "Worker threads (default: RUNPIPE_THREADS, else every core). Results do not depend on it.")
     var threads: Int?
 
     var pipelineURL: URL { URL(fileURLWithPath: pipeline) }

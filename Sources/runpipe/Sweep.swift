@@ -75,8 +75,10 @@ extension Runpipe {
         }
 
         func run() throws {
+            BLASCore.restartWithBetterKernelsIfNeeded()
             try reportingErrors {
-                let cores = threads ?? Parallel.threadCount
+                if let threads { Parallel.threadCount = threads }
+                let cores = Parallel.threadCount
                 let log: (String) -> Void = quiet ? { _ in } : logLine
                 let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
                 let runner: SweepRunner

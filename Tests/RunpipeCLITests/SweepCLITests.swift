@@ -61,6 +61,9 @@ final class SweepCLITests: XCTestCase {
         let two = try cli.run(["sweep", pipeline.path] + grid + ["--jobs", "2", "--sweep-dir", dir.appendingPathComponent("s2").path,
                                                                   "--cache-dir", dir.appendingPathComponent("c2").path], in: dir)
         XCTAssertEqual(two.status, 0, two.stderr)
+        // With two jobs the stages every trial shares are computed first, on both cores.
+        XCTAssertTrue(two.stderr.contains("computing the stages every trial shares"), two.stderr)
+        XCTAssertFalse(one.stderr.contains("computing the stages every trial shares"), one.stderr)
 
         let a = try trials(dir.appendingPathComponent("s1")), b = try trials(dir.appendingPathComponent("s2"))
         XCTAssertEqual(a.count, 4)

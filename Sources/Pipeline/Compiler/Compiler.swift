@@ -20,7 +20,9 @@ public struct CompiledPipeline: Sendable {
     public let spec: PipelineSpec
     public let graph: StageGraph
     public let sources: [String: DataSource]
-    /// Worker threads the run uses; part of the training key (GEMM splits depend on it).
+    /// Worker threads the run uses. Not part of any key: results do not depend on it (chunks and
+    /// GEMM cuts follow the problem's shape), so runs with other thread counts — a sweep's
+    /// single-threaded trials among them — share every stage.
     public let threads: Int
     /// The text backbone's checkpoint, resolved and hashed; nil without one.
     let text: TextCheckpoint?
@@ -194,7 +196,6 @@ public enum Compiler {
                                   components: .object([
                                       "weights_sha256": .string(image.checkpoint.weightsHash),
                                       "architecture": image.checkpoint.architecture.map { .string($0) } ?? .null,
-                                      "threads": .int(Int64(threads)),
                                   ]))
                     imageInputs[part] = "embed_image.\(part)"
                 }
@@ -217,7 +218,6 @@ public enum Compiler {
                                   "output": .string(mode == .frozen ? "pooled" : "hidden"),
                                   "pooling": mode == .frozen ? .string(text.pooling.rawValue) : .null,
                                   "layers": .int(Int64(upTo)),
-                                  "threads": .int(Int64(threads)),
                               ]))
                 embedded[part] = "embed.\(part)"
             }
@@ -238,7 +238,6 @@ public enum Compiler {
             "peft": try JSONValue(encoding: spec.peft),
             "metric": spec.metric.map { .string($0.rawValue) } ?? .string("auto"),
             "seed": .int(Int64(bitPattern: spec.seed)),
-            "threads": .int(Int64(threads)),
             "runpipe": .string(runpipeVersion),
         ]
         for (k, v) in trainKeyExtras { trainComponents[k] = v }
