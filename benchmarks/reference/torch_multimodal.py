@@ -54,6 +54,9 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from tabular_mlp import embedding_dim, tabular_mlp  # noqa: E402  (beside this file)
+
 ROOT = os.path.dirname(os.path.dirname(HERE))
 SOURCE = os.path.join("pipelines", "data", "wildlife-strikes", "train.csv")
 FILE_NAME = "multimodal-512.safetensors"
@@ -174,39 +177,14 @@ def prepare(out_dir):
 
 # ----------------------------------------------------------------------------------- the model
 
-def embedding_dim(cardinality):
-    """runpipe's TabularMLPConfig.embeddingDim: fastai's rule, capped at 32."""
-    v = 1.6 * max(cardinality, 1) ** 0.56
-    return max(1, min(32, round(v)))   # Python's round: half to even, as Swift's .toNearestOrEven
-
-
 def build_model(torch, encoder, cardinalities):
     nn = torch.nn
-
-    class TabularMLP(nn.Module):
-        def __init__(self):
-            super().__init__()
-            dims = [embedding_dim(c) for c in cardinalities]
-            self.embeddings = nn.ModuleList(nn.Embedding(c, d) for c, d in zip(cardinalities, dims))
-            width, layers = len(NUMERIC) + sum(dims), []
-            for w in TABULAR_HIDDEN:
-                layers.append(nn.Linear(width, w))
-                width = w
-            self.layers = nn.ModuleList(layers)
-            self.dropout = nn.Dropout(DROPOUT)
-            self.out_features = width
-
-        def forward(self, numeric, categorical):
-            h = torch.cat([numeric] + [e(categorical[:, j]) for j, e in enumerate(self.embeddings)], dim=1)
-            for layer in self.layers:
-                h = self.dropout(torch.relu(layer(h)))
-            return h
 
     class FusionModel(nn.Module):
         def __init__(self):
             super().__init__()
             self.encoder = encoder
-            self.tabular = TabularMLP()
+            self.tabular = tabular_mlp(torch, len(NUMERIC), cardinalities, TABULAR_HIDDEN, DROPOUT)
             widths = [encoder.config.hidden_size, self.tabular.out_features]
             adapted = max(widths)
             self.adapters = nn.ModuleList(nn.Linear(w, adapted) for w in widths)
@@ -309,7 +287,6 @@ def main():
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             os.environ.setdefault(var, str(args.threads))
     import torch
-    sys.path.insert(0, HERE)
     from torch_bench import measure, median, proc_status_mib, sgemm_gflops
     if args.threads > 0:
         torch.set_num_threads(args.threads)
