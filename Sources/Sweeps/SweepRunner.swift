@@ -154,6 +154,9 @@ public final class SweepRunner: @unchecked Sendable {
         }
         let store = try session.store()
         state.status = "running"
+        // Results do not depend on the thread count, so a resumed sweep splits its cores anew.
+        j = max(1, min(j, state.trials.filter { !$0.status.isDone }.count))
+        state.threadsPerTrial = max(1, cores / j)
         let runner = SweepRunner(folder: folder, state: state, jobs: max(1, j), threads: cores, cacheDir: store.root.path, executable: executable,
                                  environment: environment, log: log,
                                  registryURL: RunRegistry.defaultURL(cacheRoot: store.root, environment: environment))

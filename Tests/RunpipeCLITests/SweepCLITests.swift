@@ -65,6 +65,11 @@ final class SweepCLITests: XCTestCase {
         XCTAssertTrue(two.stderr.contains("computing the stages every trial shares"), two.stderr)
         XCTAssertFalse(one.stderr.contains("computing the stages every trial shares"), one.stderr)
 
+        // The sweep leaves its report beside sweep.json.
+        let report = try String(contentsOf: dir.appendingPathComponent("s1/report.html"), encoding: .utf8)
+        XCTAssertTrue(report.contains("<svg") && report.contains("fig-parallel"), "sweep report lacks its plots")
+        XCTAssertTrue(one.stdout.contains("report: "), one.stdout)
+
         let a = try trials(dir.appendingPathComponent("s1")), b = try trials(dir.appendingPathComponent("s2"))
         XCTAssertEqual(a.count, 4)
         for (x, y) in zip(a, b) {
@@ -228,6 +233,11 @@ final class SweepCLITests: XCTestCase {
         let runDir = dir.appendingPathComponent("run")
         let train = try cli.run(["train", pipeline.path, "--run-dir", runDir.path, "--quiet"], in: dir)
         XCTAssertEqual(train.status, 0, train.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: runDir.appendingPathComponent("validation_predictions.csv").path))
+        let report = try cli.run(["report", runDir.path], in: dir)
+        XCTAssertEqual(report.status, 0, report.stderr)
+        let html = try String(contentsOf: runDir.appendingPathComponent("report.html"), encoding: .utf8)
+        XCTAssertTrue(html.contains("fig-confusion") && html.contains("fig-roc"), "run report lacks its classification plots")
         let again = try cli.run(["reproduce", runDir.path], in: dir)
         XCTAssertEqual(again.status, 0, again.stderr + again.stdout)
         XCTAssertTrue(again.stdout.contains("reproduced:"), again.stdout)
