@@ -60,12 +60,11 @@ public final class SweepRunner: @unchecked Sendable {
 
     // MARK: - Starting
 
-    /// Checks everything (every trial's pipeline, the monitor, the folder) before any trial
-    /// starts; throws with the trial and key named when something is wrong.
-    public static func prepare(_ request: SweepRequest) throws -> SweepRunner {
-        let session = Session(pipeline: request.pipeline, overrides: request.overrides, cacheDir: request.cacheDir,
-                              environment: request.environment)
-        let spec = try session.load()
+    /// Loads the pipeline, makes the trials and checks every one as `--set` would (and the
+    /// halving budget), creating nothing: what `prepare` and `--dry-run` start with.
+    public static func checkedTrials(_ request: SweepRequest) throws -> (spec: PipelineSpec, plan: SweepPlan, trials: [Trial], rungs: [Int]?) {
+        let spec = try Session(pipeline: request.pipeline, overrides: request.overrides, cacheDir: request.cacheDir,
+                               environment: request.environment).load()
         let plan = SweepPlan(section: spec.sweep, flags: request.flags, method: request.method, trials: request.trials,
                              pipelineSeed: spec.seed)
         let trials = try plan.trials()
@@ -100,6 +99,15 @@ public final class SweepRunner: @unchecked Sendable {
             }
             rungs = r
         }
+        return (spec, plan, trials, rungs)
+    }
+
+    /// Checks everything (every trial's pipeline, the monitor, the folder) before any trial
+    /// starts (throwing with the trial and key named), then creates the sweep folder and state.
+    public static func prepare(_ request: SweepRequest) throws -> SweepRunner {
+        let session = Session(pipeline: request.pipeline, overrides: request.overrides, cacheDir: request.cacheDir,
+                              environment: request.environment)
+        let (spec, plan, trials, rungs) = try checkedTrials(request)
 
         // Jobs: never more than the cores or the trials; the cores split evenly.
         let cores = max(1, request.threads)

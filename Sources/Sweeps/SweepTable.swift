@@ -1,4 +1,5 @@
 import Foundation
+import Spec
 
 /// The sweep's result as an aligned text table, best trial first.
 public struct SweepTable {
@@ -34,6 +35,23 @@ public struct SweepTable {
         out += rows.map(line)
         let failed = state.trials.filter { $0.status == .failed }
         for t in failed { out.append("trial \(t.name) failed: \(t.error ?? "")") }
+        return out.joined(separator: "\n")
+    }
+
+    /// The trials a sweep would run (`--dry-run`): one row each, full keys as columns.
+    public static func preview(_ trials: [Trial], method: SweepMethod, rungs: [Int]?) -> String {
+        let keys = trials.first?.keys ?? []
+        let header = ["trial"] + keys
+        let rows = trials.map { t in [t.name] + keys.map { t.parameters[$0] ?? "" } }
+        let widths = header.indices.map { c in ([header[c]] + rows.map { $0[c] }).map(\.count).max() ?? 0 }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { c, s in s.padding(toLength: widths[c], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+        }
+        var out = [line(header), line(widths.map { String(repeating: "-", count: $0) })] + rows.map(line)
+        var summary = "\(trials.count) trial\(trials.count == 1 ? "" : "s") (\(method.rawValue)), every one a valid pipeline"
+        if let rungs, !rungs.isEmpty { summary += "; rungs at epochs \(rungs.map(String.init).joined(separator: ", "))" }
+        out.append(summary + "; nothing was run")
         return out.joined(separator: "\n")
     }
 

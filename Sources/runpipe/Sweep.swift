@@ -64,11 +64,15 @@ extension Runpipe {
         @Flag(help: "Print only the table of trials and the best run folder.")
         var quiet = false
 
+        @Flag(help: "Check every trial and list them; run nothing, create nothing.")
+        var dryRun = false
+
         func validate() throws {
             if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
             if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1, got \(jobs)") }
             if let trials, trials < 1 { throw ValidationError("--trials must be at least 1, got \(trials)") }
             if resume == nil && pipeline == nil { throw ValidationError("give a pipeline file, or --resume DIR") }
+            if resume != nil && dryRun { throw ValidationError("--dry-run lists a new sweep's trials; it does not combine with --resume") }
             if resume != nil && (pipeline != nil || !grid.isEmpty || !random.isEmpty || !overrides.isEmpty || method != nil || trials != nil) {
                 throw ValidationError("--resume continues a sweep as it was started; it takes only --jobs, --threads, --cache-dir and --quiet")
             }
@@ -95,6 +99,11 @@ extension Runpipe {
                     request.monitor = monitor
                     request.mode = mode
                     request.folder = sweepDir.map { URL(fileURLWithPath: $0).standardizedFileURL }
+                    if dryRun {
+                        let checked = try SweepRunner.checkedTrials(request)
+                        print(SweepTable.preview(checked.trials, method: checked.plan.method, rungs: checked.rungs))
+                        return
+                    }
                     runner = try SweepRunner.prepare(request)
                 }
                 watchSignals(runner)

@@ -114,6 +114,14 @@ final class SweepCLITests: XCTestCase {
         XCTAssertEqual(reversed.status, 1)
         XCTAssertTrue(reversed.stderr.contains("lower bound is above the upper"), reversed.stderr)
 
+        // --dry-run lists the trials and creates nothing.
+        let dry = try cli.run(["sweep", pipeline.path, "--grid", "trainer.optimizer.lr=1e-3,1e-2", "--grid", "backbones.tabular.hidden=[8],[16, 16]",
+                               "--dry-run", "--sweep-dir", dir.appendingPathComponent("dry").path], in: dir)
+        XCTAssertEqual(dry.status, 0, dry.stderr)
+        XCTAssertTrue(dry.stdout.contains("003    1e-2                  [16, 16]"), dry.stdout)
+        XCTAssertTrue(dry.stdout.contains("4 trials (grid), every one a valid pipeline"), dry.stdout)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("dry").path))
+
         let nothing = try cli.run(["sweep", pipeline.path], in: dir)
         XCTAssertEqual(nothing.status, 1)
         XCTAssertTrue(nothing.stderr.contains("nothing to sweep"), nothing.stderr)
