@@ -96,6 +96,10 @@ final class SweepCLITests: XCTestCase {
         XCTAssertEqual(runs.status, 0, runs.stderr)
         let list = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(runs.stdout.utf8)) as? [[String: Any]])
         XCTAssertEqual(list.count, 4)
+        // A report by registry id.
+        let byID = try cli.run(["report", "1", "--cache-dir", dir.appendingPathComponent("c1").path], in: dir)
+        XCTAssertEqual(byID.status, 0, byID.stderr)
+        XCTAssertTrue(byID.stdout.hasSuffix("/s1/trials/000/report.html\n"), byID.stdout)
     }
 
     func testAnInvalidTrialStopsTheSweepBeforeAnyTrialStarts() throws {
