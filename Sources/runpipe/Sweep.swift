@@ -122,6 +122,13 @@ extension Runpipe {
                 } catch {
                     logLine("warning: the sweep's report could not be written: \(error)")
                 }
+                let failed = runner.state.trials.filter { $0.status == .failed }
+                if !failed.isEmpty {
+                    logLine("\(failed.count) trial\(failed.count == 1 ? "" : "s") failed (\(failed.map(\.name).joined(separator: ", "))); "
+                            + "their logs are in \(runner.folder.appendingPathComponent("logs").path). "
+                            + "After a fix, `runpipe sweep --resume \(runner.folder.path)` runs only them again.")
+                    throw ExitCode(1)
+                }
             }
         }
 

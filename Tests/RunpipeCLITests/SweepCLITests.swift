@@ -126,6 +126,14 @@ final class SweepCLITests: XCTestCase {
         XCTAssertTrue(dry.stdout.contains("4 trials (grid), every one a valid pipeline"), dry.stdout)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("dry").path))
 
+        // A trial that fails while running: the others finish, the sweep exits 1 naming it.
+        let failing = try cli.run(["sweep", pipeline.path, "--set", "trainer.epochs=1", "--grid", "data.label=species,nosuch",
+                                   "--sweep-dir", dir.appendingPathComponent("f").path], in: dir)
+        XCTAssertEqual(failing.status, 1, failing.stderr)
+        XCTAssertTrue(failing.stderr.contains("1 trial failed (001)") && failing.stderr.contains("--resume"), failing.stderr)
+        XCTAssertTrue(failing.stdout.contains("label column 'nosuch' is not in the table"), failing.stdout)
+        XCTAssertEqual(try trials(dir.appendingPathComponent("f")).map { $0["status"] as? String }, ["finished", "failed"])
+
         let nothing = try cli.run(["sweep", pipeline.path], in: dir)
         XCTAssertEqual(nothing.status, 1)
         XCTAssertTrue(nothing.stderr.contains("nothing to sweep"), nothing.stderr)
