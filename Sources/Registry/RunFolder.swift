@@ -4,8 +4,8 @@ import Yams
 
 /// What `RunRegistry.finish` reads from a finished run folder (the layout `RunDirectory` in the
 /// Pipeline target documents). The registry does not depend on Pipeline, so `lock.json` is
-/// decoded here from its JSON keys.
-struct RunFolder {
+/// decoded here from its JSON keys. Sweeps read their finished trials through it too.
+public struct RunFolder {
     static let lockFile = "lock.json"
 
     struct Lock: Decodable {
@@ -34,8 +34,8 @@ struct RunFolder {
     var lock: Lock
     var lockJSON: String
     /// split → metric → value (nil for NaN).
-    var metrics: [String: [String: Double?]]
-    var history: RunHistory
+    public var metrics: [String: [String: Double?]]
+    public var history: RunHistory
     var resolvedYAML: String?
     /// The pipeline's `metric:` when resolved.yaml names one.
     var metric: String?
@@ -45,7 +45,7 @@ struct RunFolder {
         FileManager.default.fileExists(atPath: URL(fileURLWithPath: directory).appendingPathComponent(lockFile).path)
     }
 
-    static func read(_ directory: URL) throws -> RunFolder {
+    public static func read(_ directory: URL) throws -> RunFolder {
         let path = directory.path
         func text(_ name: String, required: Bool) throws -> String? {
             let url = directory.appendingPathComponent(name)

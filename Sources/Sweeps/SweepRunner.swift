@@ -123,7 +123,8 @@ public final class SweepRunner: @unchecked Sendable {
         let modeText = request.mode ?? spec.sweep?.mode.rawValue ?? "auto"
         let (monitor, higher) = try session.resolveMonitor(monitorText, mode: modeText, threads: threadsPerTrial, key: "sweep")
 
-        let folder = request.folder ?? Self.defaultFolder(name: spec.name)
+        let folder = request.folder ?? RunDirectory.defaultURL(
+            name: spec.name, base: URL(fileURLWithPath: FileManager.default.currentDirectoryPath), folder: "sweeps")
         try Self.refuseExisting(folder)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
 
@@ -183,15 +184,6 @@ public final class SweepRunner: @unchecked Sendable {
         self.environment = environment
         self.log = log
         self.registryURL = registryURL
-    }
-
-    static func defaultFolder(name: String, now: Date = Date()) -> URL {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyyMMdd-HHmmss"
-        return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-            .appendingPathComponent("sweeps").appendingPathComponent("\(name)-\(f.string(from: now))")
     }
 
     static func refuseExisting(_ folder: URL) throws {
@@ -376,17 +368,15 @@ public final class SweepRunner: @unchecked Sendable {
     static func readResult(_ trial: SweepState.TrialState, runURL: URL, folder: URL, rungs: [Int]) -> SweepState.TrialState {
         var t = trial
         t.metrics = [:]
-        if let data = FileManager.default.contents(atPath: runURL.appendingPathComponent("metrics.json").path),
-           let parts = (try? JSONValue(parsing: data))?.objectValue {
-            for (part, values) in parts {
-                guard let m = values.objectValue else { continue }
-                let prefix = part == "validation" ? "val." : part + "."
-                for (k, v) in m { t.metrics[prefix + k] = v.doubleValue ?? .nan }
-            }
+        let run = try? RunFolder.read(runURL)
+        for (split, values) in run?.metrics ?? [:] {
+            let prefix = split == "validation" ? "val." : split + "."
+            for (k, v) in values { t.metrics[prefix + k] = v ?? .nan }
         }
-        let history = HistoryFile.read(runURL.appendingPathComponent("history.csv"))
-        t.epochs = history.epochs
-        if t.metrics["val.loss"] == nil, let best = history.bestLoss { t.metrics["val.loss"] = best }
+        t.epochs = run?.history.column("epoch")?.compactMap { $0 }.max().map { Int($0) }
+        if t.metrics["val.loss"] == nil, let best = run?.history.column("val.loss")?.compactMap({ $0 }).min() {
+            t.metrics["val.loss"] = best
+        }
         t.stoppedAt = RungPruner.stoppedAt(folder: folder, trial: t.index, rungs: rungs)
         t.status = t.stoppedAt == nil ? .finished : .stopped
         t.error = nil
@@ -434,24 +424,5 @@ public final class SweepRunner: @unchecked Sendable {
         return SweepRecord(id: state.id, name: state.name, pipeline: state.pipeline, directory: folder.path,
                            method: state.method, monitor: state.monitor, mode: state.mode, trials: state.trials.count,
                            status: state.status, created: f.date(from: state.created) ?? Date())
-    }
-}
-
-/// The columns of a run's history.csv the sweep needs.
-struct HistoryFile {
-    var epochs: Int?
-    var bestLoss: Double?
-
-    static func read(_ url: URL) -> HistoryFile {
-        guard let d = FileManager.default.contents(atPath: url.path), let text = String(data: d, encoding: .utf8) else { return HistoryFile() }
-        let lines = text.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
-        guard let header = lines.first else { return HistoryFile() }
-        let epochColumn = header.firstIndex(of: "epoch"), lossColumn = header.firstIndex(of: "val.loss")
-        var out = HistoryFile()
-        for row in lines.dropFirst() {
-            if let c = epochColumn, c < row.count, let e = Int(row[c]) { out.epochs = max(out.epochs ?? 0, e) }
-            if let c = lossColumn, c < row.count, let v = Double(row[c]), !v.isNaN { out.bestLoss = min(out.bestLoss ?? v, v) }
-        }
-        return out
     }
 }

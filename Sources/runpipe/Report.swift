@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import Registry
 import Reports
 
 extension Runpipe {
@@ -23,34 +22,17 @@ extension Runpipe {
                                      valueName: "run-or-sweep"))
         var folder: String
 
-        @OptionGroup var location: CacheLocation
-
-        @Option(help: ArgumentHelp("Registry to look names up in (default: the one in the cache folder).", valueName: "FILE"))
-        var registry: String?
+        @OptionGroup var location: RegistryLocation
 
         @Option(help: ArgumentHelp("Where to write the page (default: <folder>/report.html).", valueName: "file"))
         var output: String?
 
         func run() throws {
             try reportingErrors {
-                let written = try Report.write(folder: try locate(),
+                let written = try Report.write(folder: try location.folder(for: folder, sweeps: true),
                                                output: output.map { URL(fileURLWithPath: $0) })
                 print(written.path)
             }
-        }
-
-        /// A folder as given, else a registry reference (a sweep id, then a run).
-        private func locate() throws -> URL {
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: folder, isDirectory: &isDir), isDir.boolValue {
-                return URL(fileURLWithPath: folder)
-            }
-            let url = registry.map { URL(fileURLWithPath: $0) } ?? RunRegistry.defaultURL(
-                cacheRoot: location.store().root, environment: ProcessInfo.processInfo.environment)
-            // No registry, or no such name in it: the folder error says what was expected.
-            guard let r = try RunRegistry.openExisting(url: url) else { return URL(fileURLWithPath: folder) }
-            if let sweep = try r.sweep(folder) { return URL(fileURLWithPath: sweep.directory) }
-            return URL(fileURLWithPath: try r.run(folder).runDirectory)
         }
     }
 }

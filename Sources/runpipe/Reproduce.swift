@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import Pipeline
-import Registry
 import TensorEngine
 import Training
 
@@ -22,10 +21,7 @@ extension Runpipe {
         @Option(help: ArgumentHelp("Keep the reproduction in DIR (default: a temporary folder, removed afterwards).", valueName: "DIR"))
         var runDir: String?
 
-        @Option(help: ArgumentHelp("Registry to look the run up in (default: the one in the cache folder).", valueName: "FILE"))
-        var registry: String?
-
-        @OptionGroup var location: CacheLocation
+        @OptionGroup var location: RegistryLocation
 
         @Flag(help: "Print only the verdict.")
         var quiet = false
@@ -33,7 +29,7 @@ extension Runpipe {
         func run() throws {
             BLASCore.restartWithBetterKernelsIfNeeded()
             try reportingErrors {
-                let runURL = try locate()
+                let runURL = try location.folder(for: target, sweeps: false)
                 let fm = FileManager.default
                 let scratch = fm.temporaryDirectory.appendingPathComponent("runpipe-reproduce-\(UUID().uuidString.prefix(8))")
                 try fm.createDirectory(at: scratch, withIntermediateDirectories: true)
@@ -56,20 +52,6 @@ extension Runpipe {
                     throw ExitCode(1)
                 }
             }
-        }
-
-        /// A folder path, else a registry reference.
-        private func locate() throws -> URL {
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: target, isDirectory: &isDir), isDir.boolValue {
-                return URL(fileURLWithPath: target).standardizedFileURL
-            }
-            let url = registry.map { URL(fileURLWithPath: $0) } ?? RunRegistry.defaultURL(
-                cacheRoot: location.store().root, environment: ProcessInfo.processInfo.environment)
-            guard let r = try RunRegistry.openExisting(url: url) else {
-                throw ValidationError("'\(target)' is not a run folder, and there is no registry at \(url.path) to look it up in")
-            }
-            return URL(fileURLWithPath: try r.run(target).runDirectory)
         }
     }
 }

@@ -46,6 +46,19 @@ struct RegistryLocation: ParsableArguments {
         return registry
     }
 
+    /// `reference` as a folder when one exists there; else a registry name — a sweep's id (when
+    /// `sweeps`), then a run's id, folder name or path. With no registry the path is returned
+    /// as given, for the command's own "not a run folder" error.
+    func folder(for reference: String, sweeps: Bool) throws -> URL {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: reference, isDirectory: &isDir), isDir.boolValue {
+            return URL(fileURLWithPath: reference).standardizedFileURL
+        }
+        guard let registry = try RunRegistry.openExisting(url: url) else { return URL(fileURLWithPath: reference) }
+        if sweeps, let sweep = try registry.sweep(reference) { return URL(fileURLWithPath: sweep.directory) }
+        return URL(fileURLWithPath: try registry.run(reference).runDirectory)
+    }
+
     /// The registry, for a command that needs a run in it: an absent or empty one is an error.
     func openRequired() throws -> RunRegistry {
         let url = self.url
@@ -460,7 +473,7 @@ private func printJSON<T: Encodable>(_ value: T) throws {
 }
 
 /// Aligned columns; `right` holds the indices of right-aligned columns.
-private func table(_ header: [String]?, _ rows: [[String]], right: Set<Int> = [], indent: String = "") -> String {
+func table(_ header: [String]?, _ rows: [[String]], right: Set<Int> = [], indent: String = "") -> String {
     let all = (header.map { [$0] } ?? []) + rows
     let count = all.map(\.count).max() ?? 0
     var widths = [Int](repeating: 0, count: count)

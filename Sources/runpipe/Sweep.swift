@@ -108,7 +108,7 @@ extension Runpipe {
                 }
                 watchSignals(runner)
                 try runner.run()
-                print(SweepTable(runner.state).render())
+                print(SweepTable.result(runner.state))
                 if runner.wasInterrupted {
                     logLine("sweep interrupted; continue it with: runpipe sweep --resume \(runner.folder.path)")
                     throw ExitCode(130)

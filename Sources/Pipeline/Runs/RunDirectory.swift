@@ -22,13 +22,13 @@ public struct RunDirectory {
 
     public init(url: URL) { self.url = url }
 
-    /// `runs/<name>-<yyyyMMdd-HHmmss>` under `base`.
-    public static func defaultURL(name: String, base: URL, now: Date = Date()) -> URL {
+    /// `runs/<name>-<yyyyMMdd-HHmmss>` under `base` (`folder` names another parent, e.g. `sweeps`).
+    public static func defaultURL(name: String, base: URL, folder: String = "runs", now: Date = Date()) -> URL {
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")
         f.timeZone = TimeZone(identifier: "UTC")
         f.dateFormat = "yyyyMMdd-HHmmss"
-        return base.appendingPathComponent("runs").appendingPathComponent("\(name)-\(f.string(from: now))")
+        return base.appendingPathComponent(folder).appendingPathComponent("\(name)-\(f.string(from: now))")
     }
 
     /// Whether `url` already holds something a user could lose: a run, or any file at all.
