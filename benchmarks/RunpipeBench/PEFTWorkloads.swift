@@ -16,20 +16,8 @@ func miniLMLoRAWorkload() -> Workload {
     return Workload(name: "minilm-lora", unitName: "step", flopsPerUnit: 2 * fwd, unitsPerRun: 1,
                     notes: ["model": "all-MiniLM-L6-v2", "input": "ids [\(batch),\(tokens)]",
                             "mode": "train, LoRA r=8 alpha=8 on query+value, dropout 0.1, mean pool, linear head, AdamW lr=1e-3 wd=0.01"]) {
-        let rng = RandomSource(seed: 1)
-        let encoder = try TextEncoders.load(folder: try miniLMFolder(), rng: rng)
-        try applyPEFT(PEFTOptions(method: .lora, rank: 8, alpha: 8, targets: ["query", "value"]), to: encoder, rng: rng)
-        encoder.train()
-        let head = Linear(384, 2, rng: rng)
-        let opt = try AdamW(parameters: encoder.trainableParameters + head.parameters, lr: 1e-3, weightDecay: 0.01)
-        let ids = benchTokens(batch: batch, tokens: tokens)
-        let y = labels(batch, classes: 2)
-        return {
-            opt.zeroGrad()
-            let pooled = try pool(try encoder(ids), batch: ids, .mean)
-            let loss = try crossEntropy(try head(pooled), targets: y)
-            try loss.backward()
-            try opt.step()
+        try miniLMClassifierStep(batch: batch, tokens: tokens, lr: 1e-3) { encoder, rng in
+            try applyPEFT(PEFTOptions(method: .lora, rank: 8, alpha: 8, targets: ["query", "value"]), to: encoder, rng: rng)
         }
     }
 }

@@ -61,20 +61,29 @@ func miniLMFineTuneWorkload() -> Workload {
     return Workload(name: "minilm-finetune", unitName: "step", flopsPerUnit: 3 * fwd, unitsPerRun: 1,
                     notes: ["model": "all-MiniLM-L6-v2", "input": "ids [\(batch),\(tokens)]",
                             "mode": "train, dropout 0.1, mean pool, linear head, AdamW lr=2e-5 wd=0.01"]) {
-        let rng = RandomSource(seed: 1)
-        let encoder = try TextEncoders.load(folder: try miniLMFolder(), rng: rng)
-        encoder.train()
-        let head = Linear(384, 2, rng: rng)
-        let opt = try AdamW(parameters: encoder.parameters + head.parameters, lr: 2e-5, weightDecay: 0.01)
-        let ids = benchTokens(batch: batch, tokens: tokens)
-        let y = labels(batch, classes: 2)
-        return {
-            opt.zeroGrad()
-            let pooled = try pool(try encoder(ids), batch: ids, .mean)
-            let loss = try crossEntropy(try head(pooled), targets: y)
-            try loss.backward()
-            try opt.step()
-        }
+        try miniLMClassifierStep(batch: batch, tokens: tokens, lr: 2e-5) { _, _ in }
+    }
+}
+
+/// A training step of all-MiniLM-L6-v2 with a mean pool and a linear head to 2 classes:
+/// cross-entropy, backward, AdamW (weight decay 0.01) over every weight that trains after
+/// `adapt` (which may freeze the encoder and add adapters).
+func miniLMClassifierStep(batch: Int, tokens: Int, lr: Float,
+                          adapt: (any TextEncoder, RandomSource) throws -> Void) throws -> () throws -> Void {
+    let rng = RandomSource(seed: 1)
+    let encoder = try TextEncoders.load(folder: try miniLMFolder(), rng: rng)
+    try adapt(encoder, rng)
+    encoder.train()
+    let head = Linear(384, 2, rng: rng)
+    let opt = try AdamW(parameters: encoder.trainableParameters + head.parameters, lr: lr, weightDecay: 0.01)
+    let ids = benchTokens(batch: batch, tokens: tokens)
+    let y = labels(batch, classes: 2)
+    return {
+        opt.zeroGrad()
+        let pooled = try pool(try encoder(ids), batch: ids, .mean)
+        let loss = try crossEntropy(try head(pooled), targets: y)
+        try loss.backward()
+        try opt.step()
     }
 }
 

@@ -5,15 +5,13 @@ trained, mean-pooled, next to runpipe's tabular MLP, joined by AutoMM's fusion M
 
     python benchmarks/reference/torch_multimodal.py --prepare DIR
         # tokenizes and encodes the rows once (not timed) into DIR/multimodal-512.safetensors
-    python benchmarks/reference/torch_multimodal.py [--inputs DIR] [--threads 2] [--runs 5] [--warmup 1]
-        # times training epochs over DIR's file; prepares it first when it is missing
+    python benchmarks/reference/torch_bench.py multimodal-epoch [--threads 2] [--runs 5] [--warmup 1]
+        # times training epochs over DIR's file (prepared first when it is missing)
 
-DIR defaults to $RUNPIPE_BENCH_MULTIMODAL, else <tmp>/runpipe-bench-multimodal. The timed run
-prints one JSON line like torch_bench.py (workload `multimodal-epoch`, unit `epoch`): median_ms
-and runs_ms per epoch (after `--warmup` untimed epochs), peak_rss_mb (VmHWM), baseline_rss_mb
-(VmRSS after importing torch), sgemm_gflops, flops_per_run (forward + backward ≈ 3 × forward of
-the encoder, tabular MLP, fusion and head, at the batches' padded lengths) and notes. The module
-also exports MULTIMODAL_WORKLOADS for torch_bench.py, as torch_text.py does.
+DIR defaults to $RUNPIPE_BENCH_MULTIMODAL, else <tmp>/runpipe-bench-multimodal. The module exports
+MULTIMODAL_WORKLOADS, which torch_bench.py times like its other workloads (unit `epoch`;
+flops_per_run is forward + backward ≈ 3 × forward of the encoder, tabular MLP, fusion and head,
+at the batches' padded lengths).
 
 The prepared file (the runpipe side reads the same one) is a safetensors file,
 `multimodal-512.safetensors`, little-endian, rows in train.csv order:
@@ -272,42 +270,8 @@ MULTIMODAL_WORKLOADS = {"multimodal-epoch": multimodal_epoch_workload}
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--prepare", metavar="DIR", help="write DIR/" + FILE_NAME + " and exit")
-    p.add_argument("--inputs", metavar="DIR", help="where the prepared file is (default: $RUNPIPE_BENCH_MULTIMODAL or <tmp>/runpipe-bench-multimodal)")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--runs", type=int, default=5)
-    p.add_argument("--warmup", type=int, default=1)
-    args = p.parse_args()
-    if args.prepare:
-        print(prepare(args.prepare))
-        return 0
-    if args.runs < 1:
-        p.error("--runs must be at least 1")
-    if args.threads > 0:
-        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-            os.environ.setdefault(var, str(args.threads))
-    import torch
-    from torch_bench import measure, median, proc_status_mib, sgemm_gflops
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    record = {"workload": "multimodal-epoch", "impl": "pytorch", "threads": torch.get_num_threads()}
-    try:
-        baseline = proc_status_mib("VmRSS")
-        sgemm = sgemm_gflops(torch)
-        w = multimodal_epoch_workload(torch, inputs_dir=args.inputs)
-        times = measure(w["unit"], w["units_per_run"], args.warmup, args.runs)
-        med = median(times)
-        record.update({
-            "runs": args.runs, "warmup": args.warmup, "unit": w["unit_name"], "units_per_run": w["units_per_run"],
-            "median_ms": med, "runs_ms": times, "flops_per_run": w["flops"], "gflops": w["flops"] / (med * 1e6),
-            "sgemm_gflops": sgemm, "peak_rss_mb": proc_status_mib("VmHWM"), "baseline_rss_mb": baseline,
-            "notes": dict(w["notes"], torch=torch.__version__),
-        })
-    except Exception as e:
-        record["error"] = f"{type(e).__name__}: {e}"
-        print(json.dumps(record), flush=True)
-        return 1
-    print(json.dumps(record), flush=True)
+    p.add_argument("--prepare", metavar="DIR", required=True, help="write DIR/" + FILE_NAME + " and exit")
+    print(prepare(p.parse_args().prepare))
     return 0
 
 

@@ -2,28 +2,16 @@
 targets query and value) on transformers' BertModel over models/all-MiniLM-L6-v2, the
 minilm-finetune step otherwise (benchmarks/RunpipeBench/PEFTWorkloads.swift is the runpipe side)."""
 
-from torch_text import bench_tokens, bert_forward_flops, load_minilm, mean_pool
+from torch_text import bert_forward_flops, classifier_step, load_minilm
 
 
 def lora_workload(torch, labels):
     from peft import LoraConfig, get_peft_model
-    F = torch.nn.functional
     batch, tokens = 32, 128
     torch.manual_seed(1)
     model = get_peft_model(load_minilm(torch), LoraConfig(r=8, lora_alpha=8, lora_dropout=0.0,
                                                           target_modules=["query", "value"])).train()
-    head = torch.nn.Linear(384, 2)
-    trainable = [p for p in model.parameters() if p.requires_grad] + list(head.parameters())
-    opt = torch.optim.AdamW(trainable, lr=1e-3, weight_decay=0.01)
-    ids = bench_tokens(torch, batch, tokens)
-    mask = torch.ones_like(ids)
-    y = torch.tensor(labels(batch, 2))
-
-    def unit():
-        opt.zero_grad(set_to_none=True)
-        pooled = mean_pool(model(input_ids=ids, attention_mask=mask).last_hidden_state, mask)
-        F.cross_entropy(head(pooled), y).backward()
-        opt.step()
+    unit = classifier_step(torch, labels, model, batch, tokens, lr=1e-3)
 
     fwd = bert_forward_flops(6, 384, 1536, batch, tokens) + 2.0 * batch * 384 * 2
     return dict(unit=unit, unit_name="step", units_per_run=1, flops=2 * fwd,

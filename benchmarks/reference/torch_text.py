@@ -65,13 +65,13 @@ def forward_workload(torch, tokens):
                 notes={"model": "all-MiniLM-L6-v2", "input": f"ids [{batch},{tokens}]", "mode": "eval, no grad, mean pool"})
 
 
-def finetune_workload(torch, labels):
+def classifier_step(torch, labels, model, batch, tokens, lr):
+    """One training step of `model` (in train mode) with a mean pool and a linear head to 2
+    classes: cross-entropy, backward, AdamW (weight decay 0.01) over every weight that trains."""
     F = torch.nn.functional
-    batch, tokens = 32, 128
-    torch.manual_seed(1)
-    model = load_minilm(torch).train()
     head = torch.nn.Linear(384, 2)
-    opt = torch.optim.AdamW(list(model.parameters()) + list(head.parameters()), lr=2e-5, weight_decay=0.01)
+    trainable = [p for p in model.parameters() if p.requires_grad] + list(head.parameters())
+    opt = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.01)
     ids = bench_tokens(torch, batch, tokens)
     mask = torch.ones_like(ids)
     y = torch.tensor(labels(batch, 2))
@@ -82,6 +82,13 @@ def finetune_workload(torch, labels):
         F.cross_entropy(head(pooled), y).backward()
         opt.step()
 
+    return unit
+
+
+def finetune_workload(torch, labels):
+    batch, tokens = 32, 128
+    torch.manual_seed(1)
+    unit = classifier_step(torch, labels, load_minilm(torch).train(), batch, tokens, lr=2e-5)
     fwd = bert_forward_flops(6, 384, 1536, batch, tokens) + 2.0 * batch * 384 * 2
     return dict(unit=unit, unit_name="step", units_per_run=1, flops=3 * fwd,
                 notes={"model": "all-MiniLM-L6-v2", "input": f"ids [{batch},{tokens}]",
