@@ -3,35 +3,12 @@ import Foundation
 import Yams
 
 /// What `RunRegistry.finish` reads from a finished run folder (the layout `RunDirectory` in the
-/// Pipeline target documents). The registry does not depend on Pipeline, so `lock.json` is
-/// decoded here from its JSON keys. Sweeps read their finished trials through it too.
+/// Pipeline target documents), `lock.json` decoded as the `RunLock` the writer encodes. Sweeps
+/// read their finished trials through it too.
 public struct RunFolder {
     static let lockFile = "lock.json"
 
-    struct Lock: Decodable {
-        struct DataFile: Decodable {
-            var role: String
-            var path: String
-            var sha256: String
-            var bytes: Int64
-        }
-        struct CheckpointFile: Decodable {
-            var role: String
-            var path: String
-            var weights_sha256: String
-            var tokenizer_sha256: String?
-        }
-        var runpipe: String
-        var pipeline: String
-        var pipeline_sha256: String
-        var seed: UInt64
-        var threads: Int
-        var data: [DataFile]?
-        var checkpoints: [CheckpointFile]?
-        var stages: [String: String]
-    }
-
-    var lock: Lock
+    var lock: RunLock
     var lockJSON: String
     /// split → metric → value (nil for NaN).
     public var metrics: [String: [String: Double?]]
@@ -61,9 +38,9 @@ public struct RunFolder {
         }
 
         guard let lockText = try text(lockFile, required: true) else { throw RegistryError.unreadableRun(path: path, detail: "lock.json is missing") }
-        let lock: Lock
+        let lock: RunLock
         do {
-            lock = try JSONDecoder().decode(Lock.self, from: Data(lockText.utf8))
+            lock = try JSONDecoder().decode(RunLock.self, from: Data(lockText.utf8))
         } catch {
             throw RegistryError.unreadableRun(path: path, detail: "lock.json does not parse: \(describe(error))")
         }

@@ -220,7 +220,7 @@ public final class RunRegistry: Sendable {
                 WHERE id = ?
                 """, arguments: [stoppedEarly ? RunStatus.stopped.rawValue : RunStatus.finished.rawValue, stoppedEarly,
                                  ended, ended.timeIntervalSince(started), runDirectory.standardizedFileURL.path,
-                                 lock.pipeline_sha256, String(lock.seed), lock.threads, lock.runpipe, folder.metric,
+                                 lock.pipelineSHA256, String(lock.seed), lock.threads, lock.runpipe, folder.metric,
                                  folder.resolvedYAML, folder.lockJSON, id])
             for table in ["metric", "history", "run_stage"] {
                 try db.execute(sql: "DELETE FROM \(table) WHERE run_id = ?", arguments: [id])

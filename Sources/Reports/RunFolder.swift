@@ -8,21 +8,6 @@ import Yams
 struct RunFolder {
     static let marker = "lock.json"
 
-    struct Lock {
-        struct DataFile {
-            var role: String
-            var path: String
-            var sha256: String
-            var bytes: Int64?
-        }
-        var runpipe: String?
-        var seed: Int64?
-        var threads: Int64?
-        var created: String?
-        var pipeline: String?
-        var data: [DataFile] = []
-    }
-
     /// One predicted quantity: the single label, or one task of a multi-task run.
     struct Task {
         var name: String
@@ -46,7 +31,7 @@ struct RunFolder {
     let url: URL
     var name: String
     var metric: String?
-    var lock: Lock
+    var lock: RunLock
     /// Splits in order (validation, test, then any other), each with its metrics sorted by name.
     var metrics: [(split: String, values: [(name: String, value: Double)])] = []
     var history: CSVTable?
@@ -101,22 +86,14 @@ struct RunFolder {
 
     // MARK: Files
 
-    static func readLock(_ url: URL) throws -> Lock {
-        let json = try readJSON(url)
-        guard case .object = json else { throw ReportError.malformed(path: url.path, detail: "not a JSON object") }
-        var lock = Lock()
-        lock.runpipe = json["runpipe"]?.stringValue
-        lock.seed = json["seed"]?.intValue
-        lock.threads = json["threads"]?.intValue
-        lock.created = json["created"]?.stringValue
-        lock.pipeline = json["pipeline"]?.stringValue
-        for entry in json["data"]?.arrayValue ?? [] {
-            lock.data.append(Lock.DataFile(role: entry["role"]?.stringValue ?? "?",
-                                           path: entry["path"]?.stringValue ?? "?",
-                                           sha256: entry["sha256"]?.stringValue ?? "",
-                                           bytes: entry["bytes"]?.intValue))
+    static func readLock(_ url: URL) throws -> RunLock {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw ReportError.unreadable(path: url.path, reason: error.localizedDescription)
         }
-        return lock
+        do { return try JSONDecoder().decode(RunLock.self, from: data) } catch {
+            throw ReportError.malformed(path: url.path, detail: "not a run lock: \(error)")
+        }
     }
 
     static func readMetrics(_ url: URL) throws -> [(split: String, values: [(name: String, value: Double)])] {

@@ -1,3 +1,4 @@
+import Cache
 import Foundation
 
 /// The report of one run folder: what ran (name, problem, metrics, seed, data hashes), how it
@@ -141,8 +142,8 @@ public enum RunReport {
             if let value { table.rows.append([Table.Cell(key), Table.Cell(value)]) }
         }
         add("runpipe", run.lock.runpipe)
-        add("seed", run.lock.seed.map(String.init))
-        add("threads", run.lock.threads.map(String.init))
+        add("seed", String(run.lock.seed))
+        add("threads", String(run.lock.threads))
         add("created", run.lock.created)
         add("pipeline", run.lock.pipeline)
         add("monitor", run.monitor)
@@ -150,13 +151,13 @@ public enum RunReport {
         return table
     }
 
-    static func dataTable(_ lock: RunFolder.Lock) -> Table {
+    static func dataTable(_ lock: RunLock) -> Table {
         var table = Table(columns: [.init(title: "data", width: 100), .init(title: "file", width: 420),
                                     .init(title: "sha256", width: 150), .init(title: "bytes", width: 110, numeric: true)])
         for d in lock.data {
             table.rows.append([Table.Cell(d.role), Table.Cell(d.path),
                                Table.Cell(String(d.sha256.prefix(12)), tooltip: d.sha256, style: "mono"),
-                               Table.Cell(d.bytes.map(String.init) ?? "–")])
+                               Table.Cell(String(d.bytes))])
         }
         return table
     }

@@ -97,43 +97,6 @@ public struct RunDirectory {
     }
 }
 
-/// Content hashes and settings that pin a run down.
-public struct RunLock: Codable, Sendable {
-    public struct DataFile: Codable, Sendable {
-        public var role: String
-        public var path: String
-        public var sha256: String
-        public var bytes: Int64
-    }
-    /// A pretrained checkpoint a run read, by content.
-    public struct CheckpointFile: Codable, Sendable {
-        public var role: String
-        public var path: String
-        public var weightsSHA256: String
-        public var tokenizerSHA256: String?
-
-        enum CodingKeys: String, CodingKey {
-            case role, path
-            case weightsSHA256 = "weights_sha256"
-            case tokenizerSHA256 = "tokenizer_sha256"
-        }
-    }
-    public var runpipe: String
-    public var pipeline: String
-    public var pipelineSHA256: String
-    public var seed: UInt64
-    public var threads: Int
-    public var data: [DataFile]
-    public var checkpoints: [CheckpointFile]
-    public var stages: [String: String]
-    public var created: String
-
-    enum CodingKeys: String, CodingKey {
-        case runpipe, pipeline, seed, threads, data, checkpoints, stages, created
-        case pipelineSHA256 = "pipeline_sha256"
-    }
-}
-
 /// Encodes a value as pretty, key-sorted JSON (what every JSON file of a run uses).
 func prettyJSON<T: Encodable>(_ value: T) throws -> Data {
     let e = JSONEncoder()
